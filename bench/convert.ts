@@ -1,0 +1,181 @@
+// Section "conversion": end-to-end `tlbridge convert` (read -> parse -> map -> render ->
+// XSD-validate -> write one XML per message) as a child process, against libxml2's own
+// `xmllint --schema` over the same output; then a big input for peak memory.
+import fs from 'node:fs';
+import path from 'node:path';
+import { generateDelimited, type GenerateResult } from './generate.js';
+import { runNodeMeasured, type Measured } from './measure.js';
+import { fmtInt, fmtMb, fmtNum, fmtSecs, heading, MB, type BenchContext, type Section, type SummaryRow } from './report.js';
+import { xmllintValidate } from './xmllint.js';
+
+/** tlbridge's wall time over xmllint's, at most */
+const RATIO_TARGET = 2.0;
+/** peak RSS of the convert child on the big input, at most (MB = 10^6 bytes) */
+const RSS_TARGET_MB = 300;
+const XSD = 'xsd/MATERIALS_PRODUCED.xsd';
+
+interface ConvertRun {
+  measured: Measured;
+  /** XML files found in the output dir */
+  files: number;
+  /** what the CLI said it wrote */
+  reported?: number;
+  leftoverParts: number;
+  ok: boolean;
+  why?: string;
+}
+
+/** counts *.xml and *.part in a dir without holding a million names at once */
+async function countOutputs(dir: string): Promise<{ xml: number; part: number }> {
+  let xml = 0;
+  let part = 0;
+  const d = await fs.promises.opendir(dir, { bufferSize: 1024 });
+  for await (const e of d) {
+    if (e.name.endsWith('.xml')) xml++;
+    else if (e.name.endsWith('.part')) part++;
+  }
+  return { xml, part };
+}
+
+async function convertOnce(ctx: BenchContext, input: GenerateResult, outDir: string): Promise<ConvertRun> {
+  fs.mkdirSync(outDir, { recursive: true });
+  ctx.progress(`  converting ${path.basename(input.file)} (${fmtInt(input.messages)} messages) ...`);
+  const measured = await runNodeMeasured({
+    script: 'bin/tlbridge.js',
+    args: ['convert', input.file, '--out', outDir],
+    cwd: ctx.repo,
+    method: ctx.rssMethod,
+    tmpDir: ctx.tmp,
+  });
+  const { xml, part } = await countOutputs(outDir);
+  const m = /: (\d+) MATERIALS_PRODUCED message\(s\)/.exec(measured.stdoutTail);
+  const reported = m ? Number(m[1]) : undefined;
+  let why: string | undefined;
+  if (measured.exitCode !== 0) why = `exit code ${measured.exitCode ?? `signal ${measured.signal}`}`;
+  else if (xml !== input.messages) why = `${fmtInt(xml)} XML files written, ${fmtInt(input.messages)} expected`;
+  else if (reported !== undefined && reported !== input.messages) why = `the CLI reports ${fmtInt(reported)} messages, ${fmtInt(input.messages)} expected`;
+  else if (part) why = `${fmtInt(part)} .part files left behind`;
+  return { measured, files: xml, ...(reported !== undefined ? { reported } : {}), leftoverParts: part, ok: !why, ...(why ? { why } : {}) };
+}
+
+function printFailure(ctx: BenchContext, run: ConvertRun) {
+  ctx.out(`  FAILED: ${run.why}`);
+  ctx.out(`  command: ${run.measured.command}`);
+  const tail = (s: string) => s.trimEnd().split('\n').slice(-30);
+  if (run.measured.stdoutTail.trim()) for (const l of tail(run.measured.stdoutTail)) ctx.out(`  | ${l}`);
+  if (run.measured.stderrTail.trim()) for (const l of tail(run.measured.stderrTail)) ctx.out(`  ! ${l}`);
+}
+
+function rssMb(m: Measured): number | undefined {
+  return m.peakRssKiB === undefined ? undefined : (m.peakRssKiB * 1024) / MB;
+}
+
+async function generate(ctx: BenchContext, name: string, spec: { messages?: number; targetBytes?: number }, seed: number): Promise<GenerateResult> {
+  const file = path.join(ctx.tmp, name);
+  ctx.progress(`  generating ${name} ...`);
+  const t0 = performance.now();
+  const g = await generateDelimited({ file, seed, ...spec });
+  const ms = performance.now() - t0;
+  ctx.out(`  input       ${name}: ${fmtInt(g.messages)} messages, ${fmtInt(g.records)} records, ${fmtMb(g.bytes)} (seed ${seed}, generated in ${fmtSecs(ms)})`);
+  return g;
+}
+
+async function removeDir(ctx: BenchContext, dir: string) {
+  const t0 = performance.now();
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  ctx.progress(`  removed ${dir} in ${fmtSecs(performance.now() - t0)}`);
+}
+
+async function throughput(ctx: BenchContext, rows: SummaryRow[]) {
+  const S = 'conversion';
+  for (const l of heading(`Conversion throughput: ${fmtInt(ctx.opts.messages)} messages, tlbridge convert vs xmllint --schema`)) ctx.out(l);
+  // the fixed cost in every run: node + tsx + loading the CLI's modules (no conversion)
+  const startup = await runNodeMeasured({ script: 'bin/tlbridge.js', args: ['help'], cwd: ctx.repo, method: ctx.rssMethod, tmpDir: ctx.tmp });
+  ctx.out(`  startup     node bin/tlbridge.js help: wall ${fmtSecs(startup.wallMs)} (part of every convert run below)`);
+  rows.push({ section: S, metric: 'CLI startup (help)', value: fmtSecs(startup.wallMs), verdict: 'INFO' });
+  const input = await generate(ctx, 'throughput.txt', { messages: ctx.opts.messages }, ctx.opts.seed);
+  const outDir = path.join(ctx.tmp, 'out-throughput');
+  const run = await convertOnce(ctx, input, outDir);
+  const secs = run.measured.wallMs / 1000;
+  ctx.out(`  tlbridge    ${run.measured.command}`);
+  if (!run.ok) {
+    printFailure(ctx, run);
+    rows.push({ section: S, metric: 'tlbridge convert', value: `failed: ${run.why}`, verdict: 'FAIL' });
+    fs.rmSync(input.file, { force: true });
+    await removeDir(ctx, outDir);
+    return;
+  }
+  const mps = input.messages / secs;
+  const inMbps = input.bytes / MB / secs;
+  const rss = rssMb(run.measured);
+  ctx.out(`              ${fmtInt(run.files)} XML files written, wall ${fmtSecs(run.measured.wallMs)}`);
+  ctx.out(`              ${fmtInt(mps)} messages/s, ${fmtNum(inMbps, 2)} MB/s of input, peak RSS ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`}`);
+  rows.push({ section: S, metric: 'tlbridge wall time', value: fmtSecs(run.measured.wallMs), verdict: 'INFO' });
+  rows.push({ section: S, metric: 'messages/s', value: fmtInt(mps), verdict: 'INFO' });
+  rows.push({ section: S, metric: 'input MB/s', value: fmtNum(inMbps, 2), verdict: 'INFO' });
+  rows.push({ section: S, metric: 'peak RSS (throughput run)', value: rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`, verdict: 'INFO' });
+
+  // the reference over exactly the files tlbridge wrote
+  const files = (await fs.promises.readdir(outDir)).filter((f) => f.endsWith('.xml')).sort();
+  const xsd = path.join(ctx.repo, XSD);
+  ctx.progress(`  xmllint --schema over ${fmtInt(files.length)} files ...`);
+  const x = await xmllintValidate(xsd, files, outDir);
+  ctx.out(`  xmllint     xmllint --noout --schema ${XSD} <${fmtInt(x.files)} files> (${x.invocations} sequential invocation(s))`);
+  const allValid = x.allExitZero && x.validates === x.files;
+  ctx.out(`              ${fmtInt(x.validates)}/${fmtInt(x.files)} validate, exit ${x.allExitZero ? '0' : 'non-zero'}, wall ${fmtSecs(x.wallMs)} (${fmtInt(x.files / (x.wallMs / 1000))} files/s)`);
+  if (!allValid) {
+    ctx.out('  xmllint does NOT report every file valid:');
+    for (const p of x.problems) ctx.out(`  ! ${p}`);
+  }
+  rows.push({ section: S, metric: 'xmllint wall time', value: fmtSecs(x.wallMs), verdict: 'INFO' });
+  rows.push({ section: S, metric: 'output valid per xmllint', value: `${fmtInt(x.validates)}/${fmtInt(x.files)}`, target: 'all', verdict: allValid ? 'PASS' : 'FAIL' });
+  const ratio = run.measured.wallMs / x.wallMs;
+  const verdict = ratio <= RATIO_TARGET ? 'PASS' : 'MISS';
+  ctx.out(`  ratio       tlbridge/xmllint = ${fmtNum(ratio, 2)} (target <= ${fmtNum(RATIO_TARGET, 1)}): ${verdict}`);
+  rows.push({ section: S, metric: 'time ratio tlbridge/xmllint', value: fmtNum(ratio, 2), target: `<= ${fmtNum(RATIO_TARGET, 1)}`, verdict });
+
+  fs.rmSync(input.file, { force: true });
+  await removeDir(ctx, outDir);
+}
+
+async function bigInput(ctx: BenchContext, rows: SummaryRow[]) {
+  const S = 'big input';
+  if (!ctx.opts.big) {
+    for (const l of heading('Big input: skipped (--no-big)')) ctx.out(l);
+    rows.push({ section: S, metric: 'peak RSS', value: 'skipped (--no-big)', target: `<= ${RSS_TARGET_MB} MB`, verdict: 'SKIP' });
+    return;
+  }
+  for (const l of heading(`Big input: ~${fmtInt(ctx.opts.bigMb)} MB of ordinary messages, peak RSS of tlbridge convert`)) ctx.out(l);
+  const input = await generate(ctx, 'big.txt', { targetBytes: ctx.opts.bigMb * MB }, ctx.opts.seed + 1);
+  // on the same disk as the input (the temp dir), deleted right after
+  const outDir = path.join(ctx.tmp, 'out-big');
+  const run = await convertOnce(ctx, input, outDir);
+  ctx.out(`  tlbridge    ${run.measured.command}`);
+  if (!run.ok) {
+    printFailure(ctx, run);
+    rows.push({ section: S, metric: 'tlbridge convert', value: `failed: ${run.why}`, verdict: 'FAIL' });
+  } else {
+    const secs = run.measured.wallMs / 1000;
+    const rss = rssMb(run.measured);
+    const verdict = rss === undefined ? 'FAIL' : rss <= RSS_TARGET_MB ? 'PASS' : 'MISS';
+    ctx.out(`              ${fmtInt(run.files)} XML files written, wall ${fmtSecs(run.measured.wallMs)} (${fmtInt(input.messages / secs)} messages/s, ${fmtNum(input.bytes / MB / secs, 2)} MB/s)`);
+    ctx.out(`  peak RSS    ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`} (target <= ${RSS_TARGET_MB} MB): ${verdict}`);
+    rows.push({ section: S, metric: `input size / messages`, value: `${fmtMb(input.bytes)} / ${fmtInt(input.messages)}`, verdict: 'INFO' });
+    rows.push({ section: S, metric: 'tlbridge wall time', value: fmtSecs(run.measured.wallMs), verdict: 'INFO' });
+    rows.push({ section: S, metric: 'peak RSS', value: rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`, target: `<= ${RSS_TARGET_MB} MB`, verdict });
+  }
+  fs.rmSync(input.file, { force: true });
+  ctx.progress(`  removing ${fmtInt(run.files)} output files ...`);
+  await removeDir(ctx, outDir);
+}
+
+export const conversionSection: Section = {
+  name: 'conversion',
+  title: 'Conversion',
+  async run(ctx) {
+    const rows: SummaryRow[] = [];
+    await throughput(ctx, rows);
+    await bigInput(ctx, rows);
+    return rows;
+  },
+};

@@ -1,0 +1,15 @@
+// Where a command writes; tests pass their own to read what a command printed.
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIo: Io = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+/** A wrong command line: exit 2 (product.md 4). */
+export class UsageError extends Error {}
+
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;

@@ -1,0 +1,74 @@
+// The command line: `tlbridge <command> [options]` (product.md 4).
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { checkConfig } from './check-config.js';
+import { convert } from './convert.js';
+import { EXIT, processIo, UsageError, type Io } from './io.js';
+
+const USAGE = `usage: tlbridge <command> [--config PATH] [options]
+commands:
+  run                                   the daemon, in the foreground
+  check-config                          validate the configuration
+  convert FILE... [--layout L] [--out DIR]
+                                        flat file to validated XML, offline
+  status [--json]                       counts by state, partners, overdue acks
+  messages [--state S] [--partner P] [--json]
+  send-now [--partner P]                run a batch cycle now
+  poll-acks [--partner P]               run an ack poll now
+  resend MESSAGE_ID --reason TEXT
+  reprocess ERROR_FILE --reason TEXT [--force]
+  audit verify                          recompute archive hashes and the manifest chain
+  sandbox [--port N] [--dir D]          an SFTP server playing the manufacturer`;
+
+type Handler = (args: string[], io: Io) => Promise<number> | number;
+
+type Options = NonNullable<import('node:util').ParseArgsConfig['options']>;
+
+/** Parses a command's options; values come back as string | boolean | undefined by name. */
+function parse(args: string[], options: Options = {}) {
+  try {
+    const r = parseArgs({ args, allowPositionals: true, strict: true, options: { config: { type: 'string' }, ...options } });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+const COMMANDS: Record<string, Handler> = {
+  'check-config': (args, io) => {
+    const { values, positionals } = parse(args);
+    if (positionals.length) throw new UsageError(`check-config takes no arguments`);
+    return checkConfig(values.config as string | undefined, io);
+  },
+  convert: (args, io) => {
+    const { values, positionals } = parse(args, { layout: { type: 'string' }, out: { type: 'string' } });
+    const config = loadConfig(values.config as string | undefined);
+    return convert(config, { files: positionals, layout: values.layout as string | undefined, out: (values.out as string | undefined) ?? '.' }, io);
+  },
+};
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE);
+    return command ? EXIT.OK : EXIT.USAGE;
+  }
+  const handler = COMMANDS[command];
+  if (!handler) {
+    io.err(`tlbridge: unknown command "${command}"\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  try {
+    return await handler(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`tlbridge ${command}: ${e.message}`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof ConfigError) {
+      io.err(e.message);
+      return EXIT.USAGE;
+    }
+    throw e;
+  }
+}

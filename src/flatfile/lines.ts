@@ -1,0 +1,108 @@
+// Reads a flat file as numbered lines without ever holding more than one chunk plus one line,
+// so memory stays bounded by the longest accepted line, not by the file. Lines are split on
+// LF bytes before decoding: every supported encoding is ASCII-compatible, and decoding line
+// by line lets a bad byte sequence be reported with its line number.
+import { createReadStream } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import type { Encoding } from './layout.js';
+import { inputError, type InputError } from './errors.js';
+export { isInputError } from './errors.js';
+
+export interface RawLine {
+  line: number;
+  text: string;
+}
+
+export type LineItem = RawLine | InputError;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+// C0 controls except TAB, plus DEL: never part of an ERP text field, and not representable in XML 1.0.
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
+
+const cp1252 = new TextDecoder('windows-1252');
+
+function decode(bytes: Buffer, encoding: Encoding, line: number): RawLine | InputError {
+  let text: string;
+  if (encoding === 'utf-8') {
+    if (!isUtf8(bytes)) return inputError(line, null, null, 'is not valid UTF-8 (wrong encoding? the layout expects utf-8)');
+    text = bytes.toString('utf8');
+  } else if (encoding === 'latin1') {
+    text = bytes.toString('latin1');
+  } else {
+    text = cp1252.decode(bytes);
+  }
+  const bad = CONTROL.exec(text);
+  if (bad) {
+    const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');
+    return inputError(line, null, null, `contains the control character 0x${code} at column ${bad.index + 1} (binary data?)`);
+  }
+  return { line, text };
+}
+
+/** Yields the lines of a file in batches (one per read chunk) to keep per-line overhead low.
+ * A line longer than maxLineBytes is reported as an error and skipped, never buffered. */
+export async function* readLines(file: string, encoding: Encoding, maxLineBytes: number): AsyncGenerator<LineItem[]> {
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let overlong = false;
+  let lineNo = 0;
+  let first = true;
+
+  const finish = (bytes: Buffer, out: LineItem[]) => {
+    lineNo++;
+    if (overlong) {
+      out.push(inputError(lineNo, null, null, `is longer than maxLineBytes (${maxLineBytes} bytes)`));
+      overlong = false;
+      return;
+    }
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === CR) end--;
+    let start = 0;
+    if (first && bytes.subarray(0, 3).equals(UTF8_BOM)) start = 3;
+    first = false;
+    out.push(decode(bytes.subarray(start, end), encoding, lineNo));
+  };
+
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const out: LineItem[] = [];
+    let pos = 0;
+    for (;;) {
+      const nl = chunk.indexOf(LF, pos);
+      if (nl < 0) break;
+      const piece = chunk.subarray(pos, nl);
+      if (pendingBytes > 0 || overlong) {
+        if (!overlong && pendingBytes + piece.length > maxLineBytes) overlong = true;
+        finish(overlong ? Buffer.alloc(0) : Buffer.concat([...pending, piece]), out);
+        pending = [];
+        pendingBytes = 0;
+      } else {
+        if (piece.length > maxLineBytes) overlong = true;
+        finish(piece, out);
+      }
+      pos = nl + 1;
+    }
+    if (pos < chunk.length) {
+      const rest = chunk.subarray(pos);
+      if (!overlong) {
+        if (pendingBytes + rest.length > maxLineBytes) {
+          overlong = true;
+          pending = [];
+          pendingBytes = 0;
+        } else {
+          // copy: the stream may reuse its chunk buffers
+          pending.push(Buffer.from(rest));
+          pendingBytes += rest.length;
+        }
+      }
+    }
+    if (out.length) yield out;
+  }
+  if (pendingBytes > 0 || overlong) {
+    const out: LineItem[] = [];
+    finish(overlong ? Buffer.alloc(0) : Buffer.concat(pending), out);
+    yield out;
+  }
+}

@@ -1,0 +1,255 @@
+// The pure heart of intake: one flat file in, validated XML messages out. It streams: the
+// file is read line by line, each message is mapped, rendered and XSD-validated as soon as
+// its last record has been read, so memory is bounded by one message (plus a small chunk of
+// rendered messages waiting for validation), never by the file.
+// The file is the unit: the caller stages nothing unless the result has no errors.
+import { createHash } from 'node:crypto';
+import type { Config } from '../config/load.js';
+import { ErrorList, inputError, type InputError } from '../flatfile/errors.js';
+import { FieldReader } from '../flatfile/fields.js';
+import type { Layout } from '../flatfile/layout.js';
+import { isInputError, readLines } from '../flatfile/lines.js';
+import { parseRecord, type FlatRecord } from '../flatfile/records.js';
+import { MESSAGE_MODULES } from '../messages/index.js';
+import { isMessageTypeName, type MessageTypeInfo, type MessageTypeName } from '../messages/registry.js';
+import type { MappedMessage, MessageModule, RecordGroup } from '../messages/types.js';
+import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
+import { loadSchema } from '../xml/validator.js';
+import { fieldForXsdIssue } from './xsd-fields.js';
+
+/** TraceLink refuses files over 300 MB (messages.md 1). */
+const MAX_MESSAGE_BYTES = 300 * 1000 * 1000;
+/** Rendered messages validated together: XSD validation is far cheaper per message in a group. */
+const CHUNK_MESSAGES = 256;
+const CHUNK_BYTES = 8 * 1024 * 1024;
+
+export interface FileHeader {
+  messageType: MessageTypeName;
+  partner: string;
+  /** HDR CREATED, ISO-8601 UTC */
+  created: string;
+  erpFileId: string;
+}
+
+export interface TranslatedMessage {
+  info: MessageTypeInfo;
+  partner: string;
+  mapped: MappedMessage;
+  fileControlNumber: string;
+  xml: string;
+  /** sha256 of the MessageBody's content (envelope aside): identical Work Order Milestones updates are duplicates */
+  bodyHash: string;
+}
+
+export interface TranslateOptions {
+  config: Config;
+  layout: Layout;
+  /** an inbound folder may fix the message type and partner */
+  fixed?: { messageType?: MessageTypeName; partner?: string };
+  /** FileDate and FileTime of every message of this file */
+  now?: Date;
+  /** a new FileControlNumber; called only while the file has no error */
+  allocate(): string;
+  /** each validated message, in file order, only while the file has no error */
+  onMessage(m: TranslatedMessage): void | Promise<void>;
+}
+
+export interface TranslateResult {
+  header?: FileHeader;
+  messages: number;
+  errors: InputError[];
+}
+
+interface Pending {
+  m: TranslatedMessage;
+}
+
+export async function translateFile(file: string, opts: TranslateOptions): Promise<TranslateResult> {
+  const { config, layout } = opts;
+  const errors = new ErrorList();
+  const times = envelopeTimes(opts.now ?? new Date());
+
+  let nonBlank = 0;
+  let hdr: FlatRecord | undefined;
+  let header: FileHeader | undefined;
+  let module: MessageModule | undefined;
+  let info: MessageTypeInfo | undefined;
+  let envelopeBase: Omit<Envelope, 'fileControlNumber'> | undefined;
+  let trl: FlatRecord | undefined;
+  let afterTrlReported = false;
+  let recordsBetween = 0;
+  let group: RecordGroup | undefined;
+  let orphanReported = false;
+  let messages = 0;
+  const seenRefs = new Map<string, number>();
+  let chunk: Pending[] = [];
+  let chunkBytes = 0;
+
+  const flushChunk = async () => {
+    if (!chunk.length) return;
+    const batch = chunk;
+    chunk = [];
+    chunkBytes = 0;
+    const results = loadSchema(batch[0]!.m.info.schema).validateMany(batch.map((p) => p.m.xml));
+    for (const [i, issues] of results.entries()) {
+      const m = batch[i]!.m;
+      for (const issue of issues) errors.add(inputError(m.mapped.line, fieldForXsdIssue(issue.message), null, `fails the ${m.info.code} schema: ${issue.message}`));
+    }
+    if (errors.count) return;
+    for (const p of batch) await opts.onMessage(p.m);
+  };
+
+  const finishGroup = async () => {
+    if (!group || !module || !info || !envelopeBase || !header) {
+      group = undefined;
+      return;
+    }
+    const g = group;
+    group = undefined;
+    const mapped = module.map(g, { partner: partnerDefaults(config, header.partner), errors });
+    if (!mapped) return;
+    messages++;
+    const ref = mapped.keys.referenceDocumentNumber;
+    const bodyHash = createHash('sha256').update(JSON.stringify(mapped.body)).digest('hex');
+    // One document per reference within a file; Work Order Milestones may repeat a work order
+    // as long as the update differs, so their key is the body.
+    const dupKey = info.name === 'WORK_ORDER_MILESTONES' ? `${ref}\u0000${bodyHash}` : ref;
+    const first = seenRefs.get(dupKey);
+    if (first !== undefined) {
+      const field = info.name === 'WORK_ORDER_MILESTONES' ? 'WORK_ORDER' : 'REFERENCE_DOC_NO';
+      errors.add(inputError(g.head.line, field, ref, `appears twice in this file (first on line ${first})`));
+      return;
+    }
+    seenRefs.set(dupKey, g.head.line);
+    const fileControlNumber = errors.count ? 'UNASSIGNED' : opts.allocate();
+    let xml: string;
+    try {
+      xml = renderMessage(info, config.namespaces.commontypes, { ...envelopeBase, fileControlNumber }, module, mapped.body);
+    } catch (e) {
+      errors.add(inputError(g.head.line, null, null, `cannot be rendered as XML: ${(e as Error).message}`));
+      return;
+    }
+    if (xml.length > MAX_MESSAGE_BYTES) {
+      errors.add(inputError(g.head.line, null, null, `makes a message of ${xml.length} bytes, over TraceLink's 300 MB limit`));
+      return;
+    }
+    chunk.push({ m: { info, partner: header.partner, mapped, fileControlNumber, xml, bodyHash } });
+    chunkBytes += xml.length;
+    if (chunk.length >= CHUNK_MESSAGES || chunkBytes >= CHUNK_BYTES) await flushChunk();
+  };
+
+  for await (const batch of readLines(file, layout.encoding, config.maxLineBytes)) {
+    for (const item of batch) {
+      if (isInputError(item)) {
+        errors.add(item);
+        if (hdr && !trl) recordsBetween++;
+        nonBlank++;
+        continue;
+      }
+      if (item.text.trim() === '') continue;
+      nonBlank++;
+      if (trl) {
+        if (!afterTrlReported) errors.add(inputError(item.line, null, null, 'follows the TRL record (concatenated files?)'));
+        afterTrlReported = true;
+        continue;
+      }
+      const rec = parseRecord(layout, item.line, item.text);
+      if (hdr && !(!isInputError(rec) && rec.role === 'TRL')) recordsBetween++;
+      if (isInputError(rec)) {
+        errors.add(rec);
+        continue;
+      }
+      if (!hdr) {
+        if (rec.role !== 'HDR') {
+          errors.add(inputError(rec.line, null, null, `is a ${rec.role} record, but a file must start with an HDR record`));
+          hdr = rec; // report this once, then read on to find every other problem
+          continue;
+        }
+        hdr = rec;
+        header = readHeader(rec, opts, errors);
+        if (header) {
+          module = MESSAGE_MODULES[header.messageType];
+          info = config.messageTypes[header.messageType];
+          const p = config.partners[header.partner]!;
+          envelopeBase = { senderId: config.sender.id, receiverId: p.receiverId, usage: p.usage, ...times };
+        }
+        continue;
+      }
+      switch (rec.role) {
+        case 'HDR':
+          errors.add(inputError(rec.line, null, null, 'is a second HDR record (concatenated files? one file holds one message type for one partner)'));
+          break;
+        case 'TRL':
+          await finishGroup();
+          trl = rec;
+          break;
+        case 'DOC':
+        case 'WO':
+          await finishGroup();
+          if (module && rec.role !== module.headRole) {
+            errors.add(inputError(rec.line, null, rec.role, `is not a record of a ${header!.messageType} file (one file holds one message type)`));
+          } else group = { head: rec, children: [] };
+          break;
+        case 'LIN':
+        case 'MS':
+          if (module && rec.role !== module.childRole) {
+            errors.add(inputError(rec.line, null, rec.role, `is not a record of a ${header!.messageType} file (one file holds one message type)`));
+          } else if (group) group.children.push(rec);
+          else if (!orphanReported) {
+            orphanReported = true;
+            errors.add(inputError(rec.line, null, rec.role, `record comes before any ${module?.headRole ?? 'DOC or WO'} record it could belong to`));
+          }
+          break;
+      }
+    }
+  }
+  await finishGroup();
+
+  if (nonBlank === 0) errors.add(inputError(null, null, null, 'is empty (no HDR record)'));
+  else if (!trl) errors.add(inputError(null, null, null, 'has no TRL record (truncated file?)'));
+  else {
+    const r = new FieldReader(trl, errors);
+    const count = r.integer('COUNT', true);
+    if (count !== undefined && count !== recordsBetween)
+      r.fail('COUNT', r.raw('COUNT'), `does not match the ${recordsBetween} records between HDR and TRL (truncated or concatenated file?)`);
+  }
+  if (header && messages === 0 && nonBlank > 0 && trl) errors.add(inputError(null, null, null, 'holds no message'));
+  await flushChunk();
+  return { ...(header ? { header } : {}), messages, errors: errors.report() };
+}
+
+function readHeader(rec: FlatRecord, opts: TranslateOptions, errors: ErrorList): FileHeader | undefined {
+  const { config } = opts;
+  const before = errors.count;
+  const r = new FieldReader(rec, errors);
+  let messageType: MessageTypeName | undefined;
+  const typeRaw = r.text('MESSAGE_TYPE', { required: !opts.fixed?.messageType });
+  if (typeRaw !== undefined) {
+    // the HDR may name the built-in type or the site's configured code for it
+    const byCode = Object.values(config.messageTypes).find((t) => t.code === typeRaw)?.name;
+    messageType = isMessageTypeName(typeRaw) ? typeRaw : byCode;
+    if (!messageType) r.fail('MESSAGE_TYPE', typeRaw, 'is not a message type this product sends');
+    else if (opts.fixed?.messageType && opts.fixed.messageType !== messageType)
+      r.fail('MESSAGE_TYPE', typeRaw, `does not match the drop folder's message type ${opts.fixed.messageType}`);
+  }
+  messageType ??= opts.fixed?.messageType;
+  const partnerRaw = r.text('PARTNER', { required: !opts.fixed?.partner, max: 20 });
+  if (partnerRaw !== undefined) {
+    if (!config.partners[partnerRaw]) r.fail('PARTNER', partnerRaw, `is not a configured partner (${Object.keys(config.partners).join(', ')})`);
+    else if (opts.fixed?.partner && opts.fixed.partner !== partnerRaw) r.fail('PARTNER', partnerRaw, `does not match the drop folder's partner ${opts.fixed.partner}`);
+  }
+  const partner = partnerRaw ?? opts.fixed?.partner;
+  const created = r.dateTime('CREATED', true, config.timezone);
+  const erpFileId = r.text('ERP_FILE_ID', { required: true, max: 20 });
+  if (errors.count > before || !messageType || !partner) return undefined;
+  return { messageType, partner, created: created!, erpFileId: erpFileId! };
+}
+
+function partnerDefaults(config: Config, partner: string) {
+  const d = config.partners[partner]!.defaults;
+  return {
+    ...(d.customerNumber ? { customerNumber: d.customerNumber } : {}),
+    ...(d.supplierNumber ? { supplierNumber: d.supplierNumber } : {}),
+    ...(d.shipToNumber ? { shipToNumber: d.shipToNumber } : {}),
+  };
+}

@@ -1,0 +1,144 @@
+// Schema migrations, applied in order; the index + 1 is PRAGMA user_version. Never edit a
+// released migration: append a new one.
+export const MIGRATIONS: string[] = [
+  `
+  -- input files (product.md 1: RECEIVED -> CONVERTED | FAILED | DUPLICATE)
+  CREATE TABLE files (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,            -- base name as dropped
+    inbound       TEXT NOT NULL,            -- the drop folder
+    layout        TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    bytes         INTEGER NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('RECEIVED','CONVERTED','FAILED','DUPLICATE')),
+    message_type  TEXT,
+    partner       TEXT,
+    erp_file_id   TEXT,
+    erp_created   TEXT,
+    messages      INTEGER NOT NULL DEFAULT 0,
+    work_path     TEXT,                     -- while claimed
+    error_path    TEXT,                     -- in error/, when FAILED or DUPLICATE
+    archive_dir   TEXT,
+    reprocess_of  INTEGER REFERENCES files(id),
+    received_at   TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+  );
+  CREATE INDEX files_sha ON files(sha256);
+  CREATE INDEX files_state ON files(state);
+
+  CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+
+  CREATE TABLE messages (
+    id            INTEGER PRIMARY KEY,
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    partner       TEXT NOT NULL,
+    message_type  TEXT NOT NULL,
+    type_code     TEXT NOT NULL,            -- the SFTP folder at staging time
+    fcn           TEXT NOT NULL UNIQUE,     -- FileControlNumber: unique for ever
+    reference_doc TEXT NOT NULL,
+    work_order    TEXT NOT NULL,
+    original_ref  TEXT,                     -- reversals
+    body_hash     TEXT NOT NULL,
+    source_line   INTEGER NOT NULL,
+    xml_path      TEXT NOT NULL,            -- outbox/<partner>/<fcn>.xml
+    xml_sha256    TEXT NOT NULL,
+    bytes         INTEGER NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('STAGED','SENDING','SENT','ACCEPTED','REJECTED','HELD','CANCELLED')),
+    remote_path   TEXT,
+    batch_id      INTEGER REFERENCES batches(id),
+    last_error    TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    sent_at       TEXT,
+    overdue_logged_at TEXT
+  );
+  CREATE INDEX messages_state ON messages(partner, state, id);
+  CREATE INDEX messages_ref ON messages(partner, message_type, reference_doc);
+  CREATE INDEX messages_orig ON messages(partner, message_type, original_ref);
+
+  -- the lines a reversal is checked against (messages.md 1.5)
+  CREATE TABLE message_lines (
+    message_id    INTEGER NOT NULL REFERENCES messages(id),
+    line_no       INTEGER NOT NULL,
+    product_type  TEXT NOT NULL,
+    product_code  TEXT NOT NULL,
+    lot           TEXT NOT NULL,
+    quantity      TEXT NOT NULL,
+    PRIMARY KEY (message_id, line_no)
+  );
+
+  CREATE TABLE batches (
+    id            INTEGER PRIMARY KEY,
+    partner       TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    outcome       TEXT,                     -- sent | partial | failed
+    messages      INTEGER NOT NULL DEFAULT 0,
+    archive_dir   TEXT,
+    error         TEXT
+  );
+
+  CREATE TABLE acks (
+    id            INTEGER PRIMARY KEY,
+    partner       TEXT NOT NULL,
+    remote_name   TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    bytes         INTEGER NOT NULL,
+    valid         INTEGER NOT NULL,
+    problem       TEXT,                     -- why it is invalid
+    ack_fcn       TEXT,
+    input_fcn     TEXT,
+    status        TEXT,                     -- SUCCESS | WARNING | ERROR
+    errors_json   TEXT,                     -- [{code, class, message, path}]
+    file_date     TEXT,
+    file_time     TEXT,
+    message_id    INTEGER REFERENCES messages(id),
+    effect        TEXT,                     -- accepted | rejected | duplicate | unmatched | superseded | invalid
+    archive_dir   TEXT,
+    received_at   TEXT NOT NULL,
+    UNIQUE (partner, sha256)
+  );
+  CREATE INDEX acks_message ON acks(message_id);
+
+  -- every state change of a file or message, with its time (product.md 1)
+  CREATE TABLE transitions (
+    id            INTEGER PRIMARY KEY,
+    entity        TEXT NOT NULL CHECK (entity IN ('file','message')),
+    entity_id     INTEGER NOT NULL,
+    from_state    TEXT,
+    to_state      TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    detail        TEXT
+  );
+  CREATE INDEX transitions_entity ON transitions(entity, entity_id);
+
+  -- resend, reprocess (and later hold/release/cancel): who, when, why
+  CREATE TABLE operator_actions (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    os_user       TEXT NOT NULL,
+    command       TEXT NOT NULL,
+    target        TEXT NOT NULL,
+    reason        TEXT NOT NULL
+  );
+
+  -- the archive's manifest chain, in creation order (product.md 3)
+  CREATE TABLE manifests (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    ref           TEXT NOT NULL,
+    path          TEXT NOT NULL UNIQUE,     -- relative to archive/
+    sha256        TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+  );
+
+  -- at most one batch cycle per partner at a time, across processes
+  CREATE TABLE partner_locks (
+    partner       TEXT PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    acquired_at   TEXT NOT NULL
+  );
+  `,
+];
