@@ -5,6 +5,10 @@ export interface InputError {
   field: string | null;
   value: string | null;
   message: string;
+  /** absent = invalid input; `duplicate` and `rule` come from the rules that need history */
+  kind?: 'duplicate' | 'rule';
+  /** for a duplicate: the message it duplicates */
+  original?: { file: string; receivedAt: string; fileControlNumber: string };
 }
 
 export function inputError(line: number | null, field: string | null, value: string | null, message: string): InputError {

@@ -50,6 +50,8 @@ export interface TranslateOptions {
   now?: Date;
   /** a new FileControlNumber; called only while the file has no error */
   allocate(): string;
+  /** the rules that need history (duplicates, reversals), for every mapped message */
+  check?(m: MappedMessage, header: FileHeader): InputError[];
   /** each validated message, in file order, only while the file has no error */
   onMessage(m: TranslatedMessage): void | Promise<void>;
 }
@@ -121,6 +123,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
       return;
     }
     seenRefs.set(dupKey, g.head.line);
+    if (opts.check) for (const e of opts.check(mapped, header)) errors.add(e);
     const fileControlNumber = errors.count ? 'UNASSIGNED' : opts.allocate();
     let xml: string;
     try {
