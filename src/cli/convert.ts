@@ -25,6 +25,14 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
   let seq = 0;
   let failed = false;
   for (const file of args.files) {
+    try {
+      if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+    } catch (e) {
+      io.err(`${file}: file: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      io.out(`${file}: FAILED, nothing written`);
+      failed = true;
+      continue;
+    }
     const written: string[] = [];
     const allocate = () => {
       // a per-run sequence that steps over names already in DIR, so a second run never clobbers

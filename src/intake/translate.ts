@@ -72,7 +72,11 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
   const times = envelopeTimes(opts.now ?? new Date());
 
   let nonBlank = 0;
-  let hdr: FlatRecord | undefined;
+  /** the first non-blank line was seen (the HDR, or whatever stood in its place) */
+  let started = false;
+  let groups = 0;
+  /** after an unreadable line, LIN/MS records may belong to it: no orphan report then */
+  let afterBrokenLine = false;
   let header: FileHeader | undefined;
   let module: MessageModule | undefined;
   let info: MessageTypeInfo | undefined;
@@ -143,32 +147,35 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
 
   for await (const batch of readLines(file, layout.encoding, config.maxLineBytes)) {
     for (const item of batch) {
-      if (isInputError(item)) {
-        errors.add(item);
-        if (hdr && !trl) recordsBetween++;
-        nonBlank++;
-        continue;
-      }
-      if (item.text.trim() === '') continue;
+      if (!isInputError(item) && item.text.trim() === '') continue;
       nonBlank++;
       if (trl) {
-        if (!afterTrlReported) errors.add(inputError(item.line, null, null, 'follows the TRL record (concatenated files?)'));
+        if (!afterTrlReported) errors.add(inputError(item.line ?? null, null, null, 'follows the TRL record (concatenated files?)'));
         afterTrlReported = true;
         continue;
       }
-      const rec = parseRecord(layout, item.line, item.text);
-      if (hdr && !(!isInputError(rec) && rec.role === 'TRL')) recordsBetween++;
+      const rec = isInputError(item) ? item : parseRecord(layout, item.line, item.text);
+      // the first non-blank line stands where the HDR belongs, readable or not: the TRL count
+      // covers every record after it
+      const first = !started;
+      started = true;
       if (isInputError(rec)) {
         errors.add(rec);
+        if (!first) recordsBetween++;
+        afterBrokenLine = true;
         continue;
       }
-      if (!hdr) {
-        if (rec.role !== 'HDR') {
-          errors.add(inputError(rec.line, null, null, `is a ${rec.role} record, but a file must start with an HDR record`));
-          hdr = rec; // report this once, then read on to find every other problem
+      if (rec.role === 'TRL') {
+        await finishGroup();
+        trl = rec;
+        continue;
+      }
+      if (rec.role === 'HDR') {
+        if (!first) {
+          recordsBetween++;
+          errors.add(inputError(rec.line, null, null, 'is a second HDR record (concatenated files? one file holds one message type for one partner)'));
           continue;
         }
-        hdr = rec;
         header = readHeader(rec, opts, errors);
         if (header) {
           module = MESSAGE_MODULES[header.messageType];
@@ -178,19 +185,17 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
         }
         continue;
       }
+      recordsBetween++;
+      if (first) errors.add(inputError(rec.line, null, null, `is a ${rec.role} record, but a file must start with an HDR record`));
       switch (rec.role) {
-        case 'HDR':
-          errors.add(inputError(rec.line, null, null, 'is a second HDR record (concatenated files? one file holds one message type for one partner)'));
-          break;
-        case 'TRL':
-          await finishGroup();
-          trl = rec;
-          break;
         case 'DOC':
         case 'WO':
           await finishGroup();
+          groups++;
+          afterBrokenLine = false;
           if (module && rec.role !== module.headRole) {
             errors.add(inputError(rec.line, null, rec.role, `is not a record of a ${header!.messageType} file (one file holds one message type)`));
+            afterBrokenLine = true;
           } else group = { head: rec, children: [] };
           break;
         case 'LIN':
@@ -198,7 +203,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
           if (module && rec.role !== module.childRole) {
             errors.add(inputError(rec.line, null, rec.role, `is not a record of a ${header!.messageType} file (one file holds one message type)`));
           } else if (group) group.children.push(rec);
-          else if (!orphanReported) {
+          else if (!orphanReported && !afterBrokenLine) {
             orphanReported = true;
             errors.add(inputError(rec.line, null, rec.role, `record comes before any ${module?.headRole ?? 'DOC or WO'} record it could belong to`));
           }
@@ -216,36 +221,42 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     if (count !== undefined && count !== recordsBetween)
       r.fail('COUNT', r.raw('COUNT'), `does not match the ${recordsBetween} records between HDR and TRL (truncated or concatenated file?)`);
   }
-  if (header && messages === 0 && nonBlank > 0 && trl) errors.add(inputError(null, null, null, 'holds no message'));
+  if (header && groups === 0 && trl) errors.add(inputError(null, null, null, 'holds no message'));
   await flushChunk();
   return { ...(header ? { header } : {}), messages, errors: errors.report() };
 }
 
+/** The file's header. Message type and partner are kept whenever they are valid, even if
+ * another HDR field is not, so that every record of the file is still checked. */
 function readHeader(rec: FlatRecord, opts: TranslateOptions, errors: ErrorList): FileHeader | undefined {
   const { config } = opts;
-  const before = errors.count;
   const r = new FieldReader(rec, errors);
-  let messageType: MessageTypeName | undefined;
+  let messageType: MessageTypeName | undefined = opts.fixed?.messageType;
   const typeRaw = r.text('MESSAGE_TYPE', { required: !opts.fixed?.messageType });
   if (typeRaw !== undefined) {
     // the HDR may name the built-in type or the site's configured code for it
-    const byCode = Object.values(config.messageTypes).find((t) => t.code === typeRaw)?.name;
-    messageType = isMessageTypeName(typeRaw) ? typeRaw : byCode;
-    if (!messageType) r.fail('MESSAGE_TYPE', typeRaw, 'is not a message type this product sends');
-    else if (opts.fixed?.messageType && opts.fixed.messageType !== messageType)
+    const named = isMessageTypeName(typeRaw) ? typeRaw : Object.values(config.messageTypes).find((t) => t.code === typeRaw)?.name;
+    if (!named) {
+      r.fail('MESSAGE_TYPE', typeRaw, 'is not a message type this product sends');
+      messageType = undefined;
+    } else if (opts.fixed?.messageType && opts.fixed.messageType !== named) {
       r.fail('MESSAGE_TYPE', typeRaw, `does not match the drop folder's message type ${opts.fixed.messageType}`);
+    } else messageType = named;
   }
-  messageType ??= opts.fixed?.messageType;
+  let partner: string | undefined = opts.fixed?.partner;
   const partnerRaw = r.text('PARTNER', { required: !opts.fixed?.partner, max: 20 });
   if (partnerRaw !== undefined) {
-    if (!config.partners[partnerRaw]) r.fail('PARTNER', partnerRaw, `is not a configured partner (${Object.keys(config.partners).join(', ')})`);
-    else if (opts.fixed?.partner && opts.fixed.partner !== partnerRaw) r.fail('PARTNER', partnerRaw, `does not match the drop folder's partner ${opts.fixed.partner}`);
-  }
-  const partner = partnerRaw ?? opts.fixed?.partner;
+    if (!config.partners[partnerRaw]) {
+      r.fail('PARTNER', partnerRaw, `is not a configured partner (${Object.keys(config.partners).join(', ')})`);
+      partner = undefined;
+    } else if (opts.fixed?.partner && opts.fixed.partner !== partnerRaw) {
+      r.fail('PARTNER', partnerRaw, `does not match the drop folder's partner ${opts.fixed.partner}`);
+    } else partner = partnerRaw;
+  } else if (r.raw('PARTNER') !== '') partner = undefined; // present but too long
   const created = r.dateTime('CREATED', true, config.timezone);
   const erpFileId = r.text('ERP_FILE_ID', { required: true, max: 20 });
-  if (errors.count > before || !messageType || !partner) return undefined;
-  return { messageType, partner, created: created!, erpFileId: erpFileId! };
+  if (!messageType || !partner) return undefined;
+  return { messageType, partner, created: created ?? '', erpFileId: erpFileId ?? '' };
 }
 
 function partnerDefaults(config: Config, partner: string) {

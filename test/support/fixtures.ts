@@ -921,7 +921,7 @@ export function writeFixtures(): void {
   }
   const rows = VALID.map((v) => {
     const groups = (v.spec.docs ?? v.spec.wos ?? []).length;
-    return `| \`${v.file}\` | ${v.spec.erpFileId} | ${groups} | ${v.notes} |`;
+    return `| \`${v.file}\` | ${v.spec.erpFileId} | ${groups} | ${v.notes.replace(/\|/g, '\\|')} |`;
   });
   fs.writeFileSync(
     path.join(VALID_DIR, 'README.md'),

@@ -1,0 +1,179 @@
+// Drop-folder watching (product.md 5, libraries.md chokidar): chokidar for prompt pickup plus
+// a periodic rescan, because watch events can be missed; our own stability check (size and
+// mtime unchanged for stableMs), because awaitWriteFinish is not reliable; a claim by atomic
+// rename into work/, so a file is processed once even if two events name it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { InboundConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
+
+/** Temp names and dotfiles are never picked up: writers use them while a file is incomplete. */
+export function isIgnoredName(name: string): boolean {
+  return name.startsWith('.') || /\.(tmp|part)$/i.test(name);
+}
+
+/** product.md 6: a name is only ever used as a base name; control characters are refused. */
+export function unsafeName(name: string): string | null {
+  if (name.includes('/') || name.includes('\\')) return 'contains a path separator';
+  if (/[\x00-\x1f\x7f]/.test(name)) return 'contains a control character';
+  return null;
+}
+
+interface Candidate {
+  inbound: InboundConfig;
+  size: number;
+  mtimeMs: number;
+  since: number;
+}
+
+export interface WatcherOptions {
+  inbound: InboundConfig[];
+  workDir: string;
+  rescanSeconds: number;
+  logger: Logger;
+  /** called for each claimed file, in claim order; the watcher waits for it before the next */
+  onClaimed(claimed: { workPath: string; name: string; inbound: InboundConfig }): Promise<void>;
+}
+
+export class DropFolderWatcher {
+  private watchers: FSWatcher[] = [];
+  private candidates = new Map<string, Candidate>();
+  private reported = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private rescanTimer?: NodeJS.Timeout;
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private stopped = false;
+  private seq = 0;
+
+  constructor(private readonly opts: WatcherOptions) {}
+
+  async start(): Promise<void> {
+    fs.mkdirSync(this.opts.workDir, { recursive: true, mode: 0o750 });
+    for (const ib of this.opts.inbound) {
+      fs.mkdirSync(ib.path, { recursive: true, mode: 0o750 });
+      const w = watch(ib.path, {
+        depth: 0,
+        followSymlinks: false,
+        ignoreInitial: false,
+        ignored: (p: string) => p !== ib.path && isIgnoredName(path.basename(p)),
+      });
+      w.on('add', (p) => this.consider(ib, p));
+      w.on('change', (p) => this.consider(ib, p));
+      w.on('error', (e) => this.opts.logger.error('watch error, the periodic rescan still picks files up', { inbound: ib.path, error: String(e) }));
+      await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+      this.watchers.push(w);
+    }
+    this.rescan();
+    this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanSeconds * 1000);
+    const tick = Math.max(100, Math.min(500, ...this.opts.inbound.map((i) => i.stableMs / 4)));
+    this.timer = setInterval(() => this.checkStable(), tick);
+  }
+
+  /** Stops taking new files; resolves when the file in progress (if any) is done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.rescanTimer);
+    await Promise.all(this.watchers.map((w) => w.close()));
+    await this.queue;
+  }
+
+  get backlog(): number {
+    return this.queued + this.candidates.size;
+  }
+
+  rescan(): void {
+    for (const ib of this.opts.inbound) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(ib.path);
+      } catch (e) {
+        this.opts.logger.error('cannot read drop folder', { inbound: ib.path, error: (e as Error).message });
+        continue;
+      }
+      for (const n of names) if (!isIgnoredName(n)) this.consider(ib, path.join(ib.path, n));
+    }
+  }
+
+  private consider(inbound: InboundConfig, p: string): void {
+    if (this.stopped || this.candidates.has(p)) return;
+    const name = path.basename(p);
+    if (isIgnoredName(name)) return;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      return; // gone already
+    }
+    if (!st.isFile()) {
+      if (st.isSymbolicLink()) this.reportOnce(p, 'symbolic link ignored: links are never followed');
+      return;
+    }
+    const bad = unsafeName(name);
+    if (bad) {
+      this.reportOnce(p, `file name ${bad}; rename it to pick it up`);
+      return;
+    }
+    this.candidates.set(p, { inbound, size: st.size, mtimeMs: st.mtimeMs, since: Date.now() });
+  }
+
+  private reportOnce(p: string, message: string): void {
+    if (this.reported.has(p)) return;
+    this.reported.add(p);
+    this.opts.logger.warn(message, { path: p });
+  }
+
+  private checkStable(): void {
+    const now = Date.now();
+    for (const [p, c] of this.candidates) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch {
+        this.candidates.delete(p);
+        continue;
+      }
+      if (!st.isFile()) {
+        this.candidates.delete(p);
+        continue;
+      }
+      if (st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
+        c.size = st.size;
+        c.mtimeMs = st.mtimeMs;
+        c.since = now;
+        continue;
+      }
+      if (now - c.since < c.inbound.stableMs) continue;
+      this.candidates.delete(p);
+      this.claim(p, c.inbound);
+    }
+  }
+
+  private claim(p: string, inbound: InboundConfig): void {
+    if (this.stopped) return;
+    const name = path.basename(p);
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    const workPath = path.join(this.opts.workDir, `${stamp}-${process.pid}-${++this.seq}--${name}`);
+    try {
+      fs.renameSync(p, workPath); // atomic within one file system: nobody else can claim it now
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') this.opts.logger.error('cannot claim file', { path: p, error: (e as Error).message });
+      return;
+    }
+    this.queued++;
+    this.queue = this.queue
+      .then(() => this.opts.onClaimed({ workPath, name, inbound }))
+      .catch((e) => this.opts.logger.error('intake failed; the file stays in work/ and is retried at the next start', { workPath, error: (e as Error).stack ?? String(e) }))
+      .finally(() => this.queued--);
+  }
+}
+
+/** The original name of a file under work/ (its claim prefix removed). */
+export function nameFromWorkPath(workPath: string): string {
+  const base = path.basename(workPath);
+  const i = base.indexOf('--');
+  return i >= 0 ? base.slice(i + 2) : base;
+}
