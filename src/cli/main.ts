@@ -3,6 +3,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { checkConfig } from './check-config.js';
 import { convert } from './convert.js';
+import { audit } from './audit.js';
+import { messages } from './messages.js';
+import { resend } from './resend.js';
+import { status } from './status.js';
 import { EXIT, processIo, UsageError, type Io } from './io.js';
 
 const USAGE = `usage: tlbridge <command> [--config PATH] [options]
@@ -13,9 +17,10 @@ commands:
                                         flat file to validated XML, offline
   status [--json]                       counts by state, partners, overdue acks
   messages [--state S] [--partner P] [--json]
+                                        one row per message, with its ack
   send-now [--partner P]                run a batch cycle now
   poll-acks [--partner P]               run an ack poll now
-  resend MESSAGE_ID --reason TEXT
+  resend MESSAGE_ID --reason TEXT       a SENT message back to STAGED, same FileControlNumber
   reprocess ERROR_FILE --reason TEXT [--force]
   audit verify                          recompute archive hashes and the manifest chain
   sandbox [--port N] [--dir D]          an SFTP server playing the manufacturer`;
@@ -44,6 +49,27 @@ const COMMANDS: Record<string, Handler> = {
     const { values, positionals } = parse(args, { layout: { type: 'string' }, out: { type: 'string' } });
     const config = loadConfig(values.config as string | undefined);
     return convert(config, { files: positionals, layout: values.layout as string | undefined, out: (values.out as string | undefined) ?? '.' }, io);
+  },
+  status: (args, io) => {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+    if (positionals.length) throw new UsageError(`status takes no arguments`);
+    return status(loadConfig(values.config as string | undefined), { json: values.json === true }, io);
+  },
+  messages: (args, io) => {
+    const { values, positionals } = parse(args, { state: { type: 'string' }, partner: { type: 'string' }, json: { type: 'boolean' } });
+    if (positionals.length) throw new UsageError(`messages takes no arguments`);
+    const opts = { state: values.state as string | undefined, partner: values.partner as string | undefined, json: values.json === true };
+    return messages(loadConfig(values.config as string | undefined), opts, io);
+  },
+  resend: (args, io) => {
+    const { values, positionals } = parse(args, { reason: { type: 'string' } });
+    if (positionals.length > 1) throw new UsageError(`resend takes one MESSAGE_ID`);
+    return resend(loadConfig(values.config as string | undefined), { id: positionals[0], reason: values.reason as string | undefined }, io);
+  },
+  audit: (args, io) => {
+    const { values, positionals } = parse(args);
+    const [sub, ...rest] = positionals;
+    return audit(loadConfig(values.config as string | undefined), { sub, rest }, io);
   },
 };
 

@@ -1,0 +1,215 @@
+// The ledger queries and updates of a batch cycle, against the schema of
+// src/ledger/migrations.ts. Every state change writes its transition row in the same
+// transaction (product.md 1); times are ISO-8601 UTC.
+import { nowIso, type Db } from '../ledger/db.js';
+import { VISIBLE } from '../ledger/ledger.js';
+
+export interface BatchMessageRow {
+  id: number;
+  file_id: number;
+  partner: string;
+  message_type: string;
+  type_code: string;
+  fcn: string;
+  reference_doc: string;
+  original_ref: string | null;
+  xml_path: string;
+  xml_sha256: string;
+  bytes: number;
+  state: string;
+  remote_path: string | null;
+  batch_id: number | null;
+  last_error: string | null;
+  attempts: number;
+  created_at: string;
+  sent_at: string | null;
+}
+
+export interface BatchRow {
+  id: number;
+  partner: string;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string | null;
+  messages: number;
+  archive_dir: string | null;
+  error: string | null;
+}
+
+export type BatchOutcome = 'sent' | 'partial' | 'failed';
+
+/** A reversal held back because its original is not SENT yet (or never will be). */
+export interface HeldReversal {
+  id: number;
+  fcn: string;
+  message_type: string;
+  original_ref: string;
+  last_error: string | null;
+  /** the originals found, "<fcn> <state>, ..." */
+  originals: string;
+  /** 1: an original is still on its way (STAGED, SENDING, HELD); 0: every original is REJECTED or CANCELLED */
+  waiting: number;
+}
+
+export const REVERSAL_SUFFIX = '_REVERSAL';
+
+const MESSAGE_COLUMNS = `m.id, m.file_id, m.partner, m.message_type, m.type_code, m.fcn, m.reference_doc, m.original_ref,
+  m.xml_path, m.xml_sha256, m.bytes, m.state, m.remote_path, m.batch_id, m.last_error, m.attempts, m.created_at, m.sent_at`;
+
+/** m is a reversal (its type ends in _REVERSAL and it names the original's reference). */
+const IS_REVERSAL = `(m.original_ref IS NOT NULL AND substr(m.message_type, -${REVERSAL_SUFFIX.length}) = '${REVERSAL_SUFFIX}')`;
+/** The originals of reversal m: same partner, the base type, reference_doc = m.original_ref, committed. */
+const ORIGINALS = `FROM messages o
+  WHERE o.partner = m.partner
+    AND o.message_type = substr(m.message_type, 1, length(m.message_type) - ${REVERSAL_SUFFIX.length})
+    AND o.reference_doc = m.original_ref
+    AND o.file_id IN (SELECT id FROM files WHERE state = 'CONVERTED')`;
+const ORIGINAL_DELIVERED = `EXISTS (SELECT 1 ${ORIGINALS} AND o.state IN ('SENT', 'ACCEPTED'))`;
+const ORIGINAL_KNOWN = `EXISTS (SELECT 1 ${ORIGINALS})`;
+
+/**
+ * A STAGED message may go into a batch unless it is a reversal whose original this ledger
+ * holds but has not delivered. A reversal without any original in the ledger was admitted by
+ * intake under `reversals.requireKnownOriginal: false` (its original was sent before tlbridge
+ * was installed): it may go.
+ */
+const UPLOADABLE = `(NOT ${IS_REVERSAL} OR NOT ${ORIGINAL_KNOWN} OR ${ORIGINAL_DELIVERED})`;
+
+function prepareAll(db: Db) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    claimable: p(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m
+       WHERE m.partner = ? AND m.state = 'STAGED' AND ${VISIBLE} AND ${UPLOADABLE}
+       ORDER BY m.created_at, m.id LIMIT ?`,
+    ),
+    held: p(
+      `SELECT m.id, m.fcn, m.message_type, m.original_ref, m.last_error,
+         (SELECT group_concat(o.fcn || ' ' || o.state, ', ') ${ORIGINALS}) AS originals,
+         EXISTS (SELECT 1 ${ORIGINALS} AND o.state IN ('STAGED', 'SENDING', 'HELD')) AS waiting
+       FROM messages m
+       WHERE m.partner = ? AND m.state = 'STAGED' AND ${VISIBLE} AND ${IS_REVERSAL} AND NOT ${UPLOADABLE}
+       ORDER BY m.created_at, m.id`,
+    ),
+    sending: p(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.partner = ? AND m.state = 'SENDING' ORDER BY m.id`),
+    message: p(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?`),
+    openBatches: p(`SELECT * FROM batches WHERE partner = ? AND finished_at IS NULL ORDER BY id`),
+    sendingInBatch: p(`SELECT count(*) AS n FROM messages WHERE batch_id = ? AND state = 'SENDING'`),
+    deliveredInBatch: p(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m
+       WHERE m.batch_id = ? AND m.sent_at IS NOT NULL AND m.state IN ('SENT', 'ACCEPTED', 'REJECTED') ORDER BY m.id`,
+    ),
+    insertBatch: p(`INSERT INTO batches (partner, started_at, messages) VALUES (?, ?, ?)`),
+    finishBatch: p(`UPDATE batches SET finished_at = ?, outcome = ?, archive_dir = ?, error = ? WHERE id = ?`),
+    toSending: p(`UPDATE messages SET state = 'SENDING', batch_id = ?, updated_at = ? WHERE id = ? AND state = 'STAGED'`),
+    toSent: p(
+      `UPDATE messages SET state = 'SENT', sent_at = ?, remote_path = ?, updated_at = ? WHERE id = ? AND state = 'SENDING'`,
+    ),
+    toStaged: p(
+      `UPDATE messages SET state = 'STAGED', last_error = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = 'SENDING'`,
+    ),
+    setLastError: p(`UPDATE messages SET last_error = ?, updated_at = ? WHERE id = ? AND state = 'STAGED'`),
+    transition: p(`INSERT INTO transitions (entity, entity_id, from_state, to_state, at, detail) VALUES ('message', ?, ?, ?, ?, ?)`),
+  };
+}
+
+export class BatchQueries {
+  private readonly s: ReturnType<typeof prepareAll>;
+
+  constructor(readonly db: Db) {
+    this.s = prepareAll(db);
+  }
+
+  /** Up to `limit` STAGED, visible, uploadable messages of a partner, oldest (staged first) first. */
+  claimable(partner: string, limit: number): BatchMessageRow[] {
+    return this.s.claimable.all(partner, limit) as BatchMessageRow[];
+  }
+
+  /** STAGED reversals of a partner held back by their original. */
+  heldReversals(partner: string): HeldReversal[] {
+    return this.s.held.all(partner) as HeldReversal[];
+  }
+
+  sending(partner: string): BatchMessageRow[] {
+    return this.s.sending.all(partner) as BatchMessageRow[];
+  }
+
+  message(id: number): BatchMessageRow | undefined {
+    return this.s.message.get(id) as BatchMessageRow | undefined;
+  }
+
+  /** Batches of a partner that never finished (the cycle that owned them ended abruptly). */
+  openBatches(partner: string): BatchRow[] {
+    return this.s.openBatches.all(partner) as BatchRow[];
+  }
+
+  sendingInBatch(batchId: number): number {
+    return (this.s.sendingInBatch.get(batchId) as { n: number }).n;
+  }
+
+  /** The messages a batch actually delivered (SENT, or acknowledged since). */
+  deliveredInBatch(batchId: number): BatchMessageRow[] {
+    return this.s.deliveredInBatch.all(batchId) as BatchMessageRow[];
+  }
+
+  /**
+   * Claims up to `limit` messages: a batches row, and each message STAGED -> SENDING with its
+   * batch_id and transition, in ONE immediate transaction. Returns null when nothing is pending.
+   */
+  claim(partner: string, limit: number): { batchId: number; at: string; messages: BatchMessageRow[] } | null {
+    return this.db
+      .transaction(() => {
+        const rows = this.claimable(partner, limit);
+        if (!rows.length) return null;
+        const at = nowIso();
+        const batchId = Number(this.s.insertBatch.run(partner, at, rows.length).lastInsertRowid);
+        for (const m of rows) {
+          const changed = this.s.toSending.run(batchId, at, m.id).changes;
+          if (changed !== 1) throw new Error(`message ${m.id} (${m.fcn}) left STAGED while it was being claimed`);
+          this.s.transition.run(m.id, 'STAGED', 'SENDING', at, `batch ${batchId}`);
+          m.state = 'SENDING';
+          m.batch_id = batchId;
+        }
+        return { batchId, at, messages: rows };
+      })
+      .immediate();
+  }
+
+  /** SENDING -> SENT, in its own small transaction. False when the message was not SENDING. */
+  markSent(id: number, remotePath: string, detail: string): boolean {
+    return this.db
+      .transaction(() => {
+        const at = nowIso();
+        if (this.s.toSent.run(at, remotePath, at, id).changes !== 1) return false;
+        this.s.transition.run(id, 'SENDING', 'SENT', at, detail);
+        return true;
+      })
+      .immediate();
+  }
+
+  /** SENDING -> STAGED with the reason as last_error; `attempted` counts one more attempt. */
+  markStaged(id: number, lastError: string, attempted: boolean): boolean {
+    return this.db
+      .transaction(() => {
+        const at = nowIso();
+        if (this.s.toStaged.run(lastError, attempted ? 1 : 0, at, id).changes !== 1) return false;
+        this.s.transition.run(id, 'SENDING', 'STAGED', at, lastError);
+        return true;
+      })
+      .immediate();
+  }
+
+  /** Sets a STAGED message's last_error (no state change, so no transition). */
+  setLastError(id: number, lastError: string): void {
+    this.s.setLastError.run(lastError, nowIso(), id);
+  }
+
+  /** Ends a batch row; call inside the archive's transaction when there is an archive folder. */
+  finishBatch(batchId: number, outcome: BatchOutcome, archiveDir: string | null, error: string | null): void {
+    this.s.finishBatch.run(nowIso(), outcome, archiveDir, error, batchId);
+  }
+}
+
+export function batchOutcome(delivered: number, total: number): BatchOutcome {
+  return delivered === 0 ? 'failed' : delivered >= total ? 'sent' : 'partial';
+}

@@ -1,0 +1,98 @@
+// `tlbridge resend MESSAGE_ID --reason TEXT` (product.md 1, 4): a SENT message back to
+// STAGED, so the next batch cycle uploads it again under the same name and FileControlNumber;
+// its XML file is not touched, so the resend is byte-identical. The state change, its
+// transition, the operator action (OS user, time, reason) and an `operator` archive manifest
+// in the chain commit together, or none of them does.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Archive } from '../archive/archive.js';
+import type { Config } from '../config/load.js';
+import { nowIso } from '../ledger/db.js';
+import { Ledger, VISIBLE } from '../ledger/ledger.js';
+import { EXIT, UsageError, type Io } from './io.js';
+import { ledgerPath, openForCommand } from './status.js';
+
+interface Target {
+  id: number;
+  fcn: string;
+  partner: string;
+  message_type: string;
+  state: string;
+  xml_path: string;
+  xml_sha256: string;
+}
+
+/** Thrown inside the transaction to roll it back with a message for the operator (exit 1). */
+class Refused extends Error {}
+
+export function resend(config: Config, opts: { id?: string; reason?: string }, io: Io): number {
+  if (!opts.id) throw new UsageError('resend needs a MESSAGE_ID (the id shown by `tlbridge messages`)');
+  const reason = opts.reason?.trim();
+  if (!reason) throw new UsageError('resend needs --reason TEXT (it is recorded with your user name in the ledger and the archive)');
+
+  const { db, exists } = openForCommand(config, { create: false });
+  try {
+    if (!exists) {
+      io.err(`tlbridge resend: no message ${opts.id}: there is no ledger yet (${ledgerPath(config)})`);
+      return EXIT.FAILED;
+    }
+    const ledger = new Ledger(db);
+    const archive = new Archive(path.join(config.dataDir, 'archive'), db);
+    const find = db.prepare(
+      `SELECT m.id, m.fcn, m.partner, m.message_type, m.state, m.xml_path, m.xml_sha256 FROM messages m
+       WHERE ${VISIBLE} AND (CAST(m.id AS TEXT) = ? OR m.fcn = ?) ORDER BY m.id LIMIT 1`,
+    );
+
+    let done: { m: Target; actionId: number; at: string; dir: string };
+    try {
+      // IMMEDIATE: the write lock is taken before the state is read, so a batch cycle or an
+      // ack of the daemon cannot change the message between the check and the update
+      done = db
+        .transaction(() => {
+          const m = find.get(opts.id, opts.id) as Target | undefined;
+          if (!m) throw new Refused(`no message ${opts.id} (ids are shown by \`tlbridge messages\`)`);
+          if (m.state !== 'SENT')
+            throw new Refused(`message ${m.id} (${m.fcn}) is ${m.state}; only a SENT message (uploaded, no ack yet) can be resent`);
+          // byte-identical or nothing: refuse if the staged XML was altered since staging
+          const xml = path.isAbsolute(m.xml_path) ? m.xml_path : path.join(config.dataDir, m.xml_path);
+          if (fs.existsSync(xml)) {
+            const actual = crypto.createHash('sha256').update(fs.readFileSync(xml)).digest('hex');
+            if (actual !== m.xml_sha256) throw new Refused(`message ${m.id} (${m.fcn}): ${xml} changed since staging (sha256 ${actual}, staged ${m.xml_sha256}); a resend must be byte-identical`);
+          }
+
+          ledger.recordOperatorAction('resend', m.fcn, reason);
+          const action = db.prepare('SELECT id, at, os_user FROM operator_actions WHERE id = last_insert_rowid()').get() as { id: number; at: string; os_user: string };
+          const { dir } = archive.add(
+            'operator',
+            String(action.id),
+            [],
+            { command: 'resend', target: m.fcn, reason, osUser: action.os_user, at: action.at, messageId: String(m.id), partner: m.partner, from: 'SENT', to: 'STAGED' },
+            () => {
+              const at = nowIso();
+              const changed = db
+                .prepare(`UPDATE messages SET state = 'STAGED', updated_at = ?, overdue_logged_at = NULL WHERE id = ? AND state = 'SENT'`)
+                .run(at, m.id).changes;
+              if (changed !== 1) throw new Error(`message ${m.id} changed state during the resend`);
+              ledger.transition('message', m.id, 'SENT', 'STAGED', at, `resend by ${action.os_user} (operator action ${action.id}): ${reason}`);
+            },
+          );
+          return { m, actionId: action.id, at: action.at, dir };
+        })
+        .immediate();
+    } catch (e) {
+      if (e instanceof Refused) {
+        io.err(`tlbridge resend: ${e.message}`);
+        return EXIT.FAILED;
+      }
+      throw e;
+    }
+    io.out(
+      `${done.m.fcn} (message ${done.m.id}, ${done.m.partner} ${done.m.message_type}): SENT -> STAGED; the next batch uploads it again under the same name and FileControlNumber ` +
+        `(operator action ${done.actionId} at ${done.at}, archived in ${done.dir})`,
+    );
+    return EXIT.OK;
+  } finally {
+    db.close();
+  }
+}

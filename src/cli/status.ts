@@ -1,0 +1,243 @@
+// `tlbridge status [--json]` (product.md 4): counts by state, per partner the last and next
+// batch, overdue acks, error files. Read-only, safe beside a running daemon (WAL: readers
+// never block the writer). Also the small helpers the other ledger commands share.
+import fs from 'node:fs';
+import path from 'node:path';
+import cron from 'node-cron';
+import type { Config } from '../config/load.js';
+import { openLedger, type Db } from '../ledger/db.js';
+import { FILE_STATES, MESSAGE_STATES, VISIBLE, type FileState, type MessageState } from '../ledger/ledger.js';
+import { EXIT, type Io } from './io.js';
+
+/** The schema's default, for messages of a partner no longer in the configuration. */
+const DEFAULT_ACK_DEADLINE_MINUTES = 240;
+
+export function ledgerPath(config: Config): string {
+  return path.join(config.dataDir, 'ledger.sqlite');
+}
+
+/** The ledger, opened as the daemon opens it. A read-only command on a machine where nothing
+ * ran yet gets an empty in-memory ledger instead of creating the file (which, run as another
+ * user than the service's, would leave a ledger the daemon cannot write). */
+export function openForCommand(config: Config, opts: { create: boolean }): { db: Db; exists: boolean } {
+  const file = ledgerPath(config);
+  const exists = fs.existsSync(file);
+  if (!exists && !opts.create) return { db: openLedger(':memory:'), exists };
+  return { db: openLedger(file), exists };
+}
+
+export function ackDeadlineMinutes(config: Config, partner: string): number {
+  return config.partners[partner]?.ackDeadlineMinutes ?? DEFAULT_ACK_DEADLINE_MINUTES;
+}
+
+/** SENT before this instant and still no ack: overdue (product.md 1). */
+export function overdueCutoff(config: Config, partner: string, now: Date): string {
+  return new Date(now.getTime() - ackDeadlineMinutes(config, partner) * 60_000).toISOString();
+}
+
+/** The next time `schedule` fires after now, in `timezone`, by node-cron's own matcher. */
+export function nextCronRun(schedule: string, timezone: string): Date | null {
+  let task: ReturnType<typeof cron.createTask> | undefined;
+  try {
+    // created, never started: no timer runs; destroyed again at once
+    task = cron.createTask(schedule, () => undefined, { timezone });
+    return task.getNextRuns(1)[0] ?? null;
+  } catch {
+    return null;
+  } finally {
+    void task?.destroy();
+  }
+}
+
+/** Plain left-aligned columns, two spaces apart. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+export interface PartnerStatus {
+  partner: string;
+  lastBatchAt: string | null;
+  nextBatchAt: string | null;
+  staged: number;
+  sent: number;
+  overdue: number;
+  lastError: string | null;
+}
+
+export interface Status {
+  files: Record<FileState, number>;
+  messages: Record<MessageState, number>;
+  overdue: number;
+  errorFiles: number;
+  unmatchedAcks: number;
+  invalidAcks: number;
+  partners: PartnerStatus[];
+  reversalsBlocked: number;
+}
+
+export interface BlockedReversal {
+  id: number;
+  fcn: string;
+  partner: string;
+  messageType: string;
+  originalRef: string;
+}
+
+/** Input files waiting in error/: every file but the reports beside them (and dotfiles). */
+export function countErrorFiles(config: Config): number {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(path.join(config.dataDir, 'error'), { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  return entries.filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('.error.txt') && !e.name.endsWith('.error.json')).length;
+}
+
+/** STAGED reversals held back because the original they reverse ended REJECTED (messages.md
+ * 1.5): the latest visible message of the base type with that reference is REJECTED. */
+export function blockedReversals(db: Db): BlockedReversal[] {
+  return db
+    .prepare(
+      `SELECT m.id, m.fcn, m.partner, m.message_type AS messageType, m.original_ref AS originalRef FROM messages m
+       WHERE ${VISIBLE} AND m.state = 'STAGED' AND m.original_ref IS NOT NULL AND m.message_type LIKE '%\\_REVERSAL' ESCAPE '\\'
+         AND (SELECT o.state FROM messages o JOIN files f ON f.id = o.file_id
+              WHERE f.state = 'CONVERTED' AND o.partner = m.partner AND o.reference_doc = m.original_ref
+                AND o.message_type = substr(m.message_type, 1, length(m.message_type) - length('_REVERSAL'))
+              ORDER BY o.id DESC LIMIT 1) = 'REJECTED'
+       ORDER BY m.id`,
+    )
+    .all() as BlockedReversal[];
+}
+
+interface LastError {
+  text: string;
+  at: string;
+}
+
+/** The partner's latest error: a failed (or partly failed) batch, or the last_error of a
+ * message that is still waiting (STAGED, SENDING, HELD) or ended REJECTED. The last_error of
+ * a message that went out since (SENT, ACCEPTED) or was cancelled is history, not news. */
+function lastError(db: Db, partner: string): LastError | null {
+  const m = db
+    .prepare(
+      `SELECT m.last_error AS text, m.updated_at AS at FROM messages m
+       WHERE ${VISIBLE} AND m.partner = ? AND m.last_error IS NOT NULL AND m.state IN ('STAGED', 'SENDING', 'HELD', 'REJECTED')
+       ORDER BY m.updated_at DESC, m.id DESC LIMIT 1`,
+    )
+    .get(partner) as LastError | undefined;
+  const b = db
+    .prepare(
+      `SELECT error AS text, COALESCE(finished_at, started_at) AS at FROM batches
+       WHERE partner = ? AND error IS NOT NULL ORDER BY COALESCE(finished_at, started_at) DESC, id DESC LIMIT 1`,
+    )
+    .get(partner) as LastError | undefined;
+  if (!m) return b ?? null;
+  if (!b) return m;
+  return b.at > m.at ? b : m;
+}
+
+export function collectStatus(config: Config, db: Db, now = new Date()): { status: Status; blocked: BlockedReversal[]; lastErrorAt: Map<string, string> } {
+  const files = Object.fromEntries(FILE_STATES.map((s) => [s, 0])) as Record<FileState, number>;
+  for (const r of db.prepare('SELECT state, COUNT(*) AS n FROM files GROUP BY state').all() as { state: FileState; n: number }[]) files[r.state] = r.n;
+
+  const messages = Object.fromEntries(MESSAGE_STATES.map((s) => [s, 0])) as Record<MessageState, number>;
+  for (const r of db.prepare(`SELECT m.state, COUNT(*) AS n FROM messages m WHERE ${VISIBLE} GROUP BY m.state`).all() as { state: MessageState; n: number }[])
+    messages[r.state] = r.n;
+
+  const countState = db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${VISIBLE} AND m.partner = ? AND m.state = ?`);
+  const countOverdue = db.prepare(
+    `SELECT COUNT(*) AS n FROM messages m WHERE ${VISIBLE} AND m.partner = ? AND m.state = 'SENT' AND COALESCE(m.sent_at, m.updated_at) < ?`,
+  );
+  const overdueOf = (partner: string) => (countOverdue.get(partner, overdueCutoff(config, partner, now)) as { n: number }).n;
+
+  // overdue over every partner with SENT messages, configured or not (a removed partner's
+  // messages still wait for their acks)
+  const sentPartners = (db.prepare(`SELECT DISTINCT m.partner FROM messages m WHERE ${VISIBLE} AND m.state = 'SENT'`).all() as { partner: string }[]).map(
+    (r) => r.partner,
+  );
+  const overdue = sentPartners.reduce((sum, p) => sum + overdueOf(p), 0);
+
+  const lastBatch = db.prepare('SELECT MAX(started_at) AS at FROM batches WHERE partner = ?');
+  const lastErrorAt = new Map<string, string>();
+  const partners: PartnerStatus[] = Object.entries(config.partners).map(([partner, p]) => {
+    const err = lastError(db, partner);
+    if (err) lastErrorAt.set(partner, err.at);
+    return {
+      partner,
+      lastBatchAt: (lastBatch.get(partner) as { at: string | null }).at ?? null,
+      nextBatchAt: nextCronRun(p.schedule, config.timezone)?.toISOString() ?? null,
+      staged: (countState.get(partner, 'STAGED') as { n: number }).n,
+      sent: (countState.get(partner, 'SENT') as { n: number }).n,
+      overdue: overdueOf(partner),
+      lastError: err?.text ?? null,
+    };
+  });
+
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  const blocked = blockedReversals(db);
+  const status: Status = {
+    files,
+    messages,
+    overdue,
+    errorFiles: countErrorFiles(config),
+    unmatchedAcks: count(`SELECT COUNT(*) AS n FROM acks WHERE effect = 'unmatched'`),
+    invalidAcks: count(`SELECT COUNT(*) AS n FROM acks WHERE valid = 0`),
+    partners,
+    reversalsBlocked: blocked.length,
+  };
+  return { status, blocked, lastErrorAt };
+}
+
+export function status(config: Config, opts: { json: boolean }, io: Io): number {
+  const { db, exists } = openForCommand(config, { create: false });
+  try {
+    const { status: s, blocked, lastErrorAt } = collectStatus(config, db);
+    if (opts.json) {
+      io.out(JSON.stringify(s));
+      return EXIT.OK;
+    }
+    const counts = (o: Record<string, number>) =>
+      Object.entries(o)
+        .map(([k, n]) => `${k} ${n}`)
+        .join('  ');
+    io.out(`tlbridge status  ${new Date().toISOString()}  ledger ${ledgerPath(config)}${exists ? '' : ' (not created yet)'}`);
+    io.out('');
+    io.out(`files     ${counts(s.files)}`);
+    io.out(`messages  ${counts(s.messages)}`);
+    io.out(
+      `attention overdue acks ${s.overdue}  error files ${s.errorFiles}  unmatched acks ${s.unmatchedAcks}  invalid acks ${s.invalidAcks}  reversals blocked ${s.reversalsBlocked}`,
+    );
+    io.out('');
+    const rows = s.partners.map((p) => [
+      p.partner,
+      p.lastBatchAt ?? '-',
+      p.nextBatchAt ?? '-',
+      String(p.staged),
+      String(p.sent),
+      String(p.overdue),
+      p.lastError ? `${lastErrorAt.get(p.partner) ?? ''} ${oneLine(p.lastError)}`.trim() : '-',
+    ]);
+    for (const l of table(['PARTNER', 'LAST BATCH', 'NEXT BATCH', 'STAGED', 'SENT', 'OVERDUE', 'LAST ERROR'], rows)) io.out(l);
+    if (blocked.length) {
+      io.out('');
+      io.out(`reversals held back: their original was REJECTED, so they are never uploaded (messages.md 1.5):`);
+      for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef}`);
+    }
+    if (s.errorFiles) io.out(`\n${s.errorFiles} input file(s) in ${path.join(config.dataDir, 'error')}: see the .error.txt beside each`);
+    return EXIT.OK;
+  } finally {
+    db.close();
+  }
+}
+
+function oneLine(s: string, max = 120): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}

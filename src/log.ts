@@ -1,0 +1,115 @@
+// Logging (libraries.md, winston 3): one JSON object per line on stdout, for journald, with
+// an ISO-8601 UTC `timestamp`. No File transport (memory spikes on rotation, lines lost on
+// process.exit); flush before exiting. Secrets never reach a log line (product.md 6): every
+// line goes through redact(), whatever the caller passed.
+import winston from 'winston';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+
+export type LogFields = Record<string, unknown>;
+
+/** What the other modules accept: a winston logger, a test's memory logger, a child with fixed fields. */
+export interface Logger {
+  error(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  debug(msg: string, fields?: LogFields): void;
+}
+
+export const REDACTED = '[redacted]';
+
+// Names that hold a secret: password, passwd, passphrase, privateKey / private_key, secret,
+// token, apiKey, authorization (case, `_` and `-` ignored). A name ending in File, Path or
+// Dir only says where a secret lives (sftp.privateKeyFile) and is kept: operators need it.
+const SECRET_NAME = /(password|passwd|passphrase|privatekey|secret|token|apikey|authorization)/;
+const LOCATION_NAME = /(file|path|dir|directory)$/;
+
+export function isSecretName(name: string): boolean {
+  const n = name.toLowerCase().replace(/[-_]/g, '');
+  return SECRET_NAME.test(n) && !LOCATION_NAME.test(n);
+}
+
+/** A copy of `value` with every field named like a secret replaced by "[redacted]", at any
+ * depth; Errors become {message, code?, ...} (JSON would print them as {}), Buffers a length. */
+export function redact<T>(value: T): T {
+  return redactValue(value, new WeakSet()) as T;
+}
+
+function redactValue(value: unknown, seen: WeakSet<object>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (seen.has(value)) return '[circular]';
+  if (Buffer.isBuffer(value)) return `[${value.length} bytes]`;
+  if (value instanceof Date) return value.toISOString();
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => redactValue(v, seen));
+    const source: Record<string, unknown> =
+      value instanceof Error ? { name: value.name, message: value.message, ...(value as unknown as Record<string, unknown>) } : (value as Record<string, unknown>);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(source)) out[k] = isSecretName(k) ? REDACTED : redactValue(v, seen);
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+const created = new Set<winston.Logger>();
+
+/** A JSON-lines logger on stdout at `level` (error, warn, info, debug). */
+export function createLogger(level: LogLevel | string = 'info'): Logger {
+  const lvl = (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info';
+  const w = winston.createLogger({
+    level: lvl,
+    levels: winston.config.npm.levels,
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    // stdout only: no level goes to stderr (journald takes the priority from the JSON level)
+    transports: [new winston.transports.Console({ stderrLevels: [], consoleWarnLevels: [] })],
+    exitOnError: false,
+  });
+  created.add(w);
+  const at =
+    (level: LogLevel) =>
+    (msg: string, fields?: LogFields): void => {
+      // the fields first: they never replace level, message or timestamp
+      const { level: _l, message: _m, timestamp: _t, ...rest } = fields ? redact(fields) : {};
+      w.log({ ...rest, level, message: msg });
+    };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+/** Resolves once every line logged so far has been handed to stdout and stdout has drained. */
+export async function flushLogger(): Promise<void> {
+  for (const w of created) {
+    // the logger is a stream piped into its transports; wait until nothing is buffered in it
+    for (let i = 0; i < 1000 && (w.writableLength > 0 || w.readableLength > 0); i++) await new Promise((r) => setImmediate(r));
+  }
+  const out = process.stdout;
+  if (out.writableNeedDrain) await new Promise<void>((r) => out.once('drain', () => r()));
+  await new Promise<void>((r) => {
+    if (!out.writable) return r();
+    out.write('', () => r());
+  });
+}
+
+/** A logger that adds fixed fields (partner, batch id, ...) to every line. */
+export function withFields(base: Logger, fixed: LogFields): Logger {
+  const at = (l: LogLevel) => (msg: string, fields?: LogFields) => base[l](msg, { ...fixed, ...fields });
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+/** Logs nothing. */
+export const nullLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
+
+export interface LogEntry {
+  level: LogLevel;
+  message: string;
+  fields: LogFields;
+}
+
+/** For tests: keeps every line (redacted, as it would be written) in `entries`. */
+export function memoryLogger(): Logger & { entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const at = (level: LogLevel) => (message: string, fields?: LogFields) => void entries.push({ level, message, fields: fields ? redact(fields) : {} });
+  return { entries, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
