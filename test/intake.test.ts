@@ -166,3 +166,44 @@ describe('intake (real files, real ledger)', function () {
     expect(daemon.archive.verify()).to.deep.equal([]);
   });
 });
+
+describe('reprocess (operator)', function () {
+  this.timeout(60000);
+  let env: TestEnv;
+  let daemon: Daemon | undefined;
+  beforeEach(() => (env = makeEnv()));
+  afterEach(async () => {
+    await daemon?.stop();
+    env.dispose();
+  });
+
+  it('sends an error/ file through intake again, recording who, when and why', async () => {
+    const { main } = await import('../src/cli/main.js');
+    daemon = await startDaemon(env.config, env.logger);
+    const state = (name: string) =>
+      (daemon!.db.prepare('SELECT state FROM files WHERE name = ? ORDER BY id DESC LIMIT 1').get(name) as { state: string } | undefined)?.state;
+    fs.writeFileSync(path.join(env.inbound, 'rev.txt'), PRODUCED_REV);
+    await waitFor('reversal rejected', () => state('rev.txt') === 'FAILED');
+    fs.writeFileSync(path.join(env.inbound, 'orig.txt'), PRODUCED);
+    await waitFor('original converted', () => state('orig.txt') === 'CONVERTED');
+
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    expect(await main(['reprocess', 'rev.txt', '--config', env.configPath], io)).to.equal(2); // no reason
+    expect(await main(['reprocess', 'nope.txt', '--reason', 'x', '--config', env.configPath], io)).to.equal(1);
+    const rc = await main(['reprocess', 'rev.txt', '--reason', 'original now staged', '--config', env.configPath], io);
+    expect(rc, err.join('\n')).to.equal(0);
+    expect(out.at(-1)).to.contain('CONVERTED');
+    expect(state('rev.txt')).to.equal('CONVERTED');
+    expect(fs.readdirSync(path.join(env.config.dataDir, 'error'))).to.deep.equal([]);
+    const action = daemon.db.prepare('SELECT command, target, reason, os_user FROM operator_actions').get() as Record<string, string>;
+    expect(action).to.include({ command: 'reprocess', target: 'rev.txt', reason: 'original now staged' });
+    expect(action.os_user).to.be.a('string').and.not.equal('');
+    const kinds = (daemon.db.prepare('SELECT kind FROM manifests ORDER BY seq').all() as { kind: string }[]).map((r) => r.kind);
+    expect(kinds).to.deep.equal(['intake', 'intake', 'operator', 'intake']);
+    expect(daemon.archive.verify()).to.deep.equal([]);
+    const rows = daemon.db.prepare(`SELECT reprocess_of FROM files WHERE name = 'rev.txt' ORDER BY id`).all() as { reprocess_of: number | null }[];
+    expect(rows[1]!.reprocess_of).to.equal(1);
+  });
+});

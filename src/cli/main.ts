@@ -7,6 +7,8 @@ import { audit } from './audit.js';
 import { messages } from './messages.js';
 import { resend } from './resend.js';
 import { status } from './status.js';
+import { reprocess } from './reprocess.js';
+import { run } from './run.js';
 import { EXIT, processIo, UsageError, type Io } from './io.js';
 
 const USAGE = `usage: tlbridge <command> [--config PATH] [options]
@@ -65,6 +67,16 @@ const COMMANDS: Record<string, Handler> = {
     const { values, positionals } = parse(args, { reason: { type: 'string' } });
     if (positionals.length > 1) throw new UsageError(`resend takes one MESSAGE_ID`);
     return resend(loadConfig(values.config as string | undefined), { id: positionals[0], reason: values.reason as string | undefined }, io);
+  },
+  reprocess: (args, io) => {
+    const { values, positionals } = parse(args, { reason: { type: 'string' }, force: { type: 'boolean' } });
+    if (positionals.length !== 1) throw new UsageError(`reprocess takes one ERROR_FILE`);
+    return reprocess(loadConfig(values.config as string | undefined), { file: positionals[0], reason: values.reason as string | undefined, force: values.force === true }, io);
+  },
+  run: (args) => {
+    const { values, positionals } = parse(args);
+    if (positionals.length) throw new UsageError(`run takes no arguments`);
+    return run(loadConfig(values.config as string | undefined));
   },
   audit: (args, io) => {
     const { values, positionals } = parse(args);
