@@ -10,6 +10,7 @@ import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import { nowIso } from '../ledger/db.js';
 import { Ledger, VISIBLE } from '../ledger/ledger.js';
+import { withOperatorAction } from '../ledger/operator.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { ledgerPath, openForCommand } from './status.js';
 
@@ -61,23 +62,21 @@ export function resend(config: Config, opts: { id?: string; reason?: string }, i
             if (actual !== m.xml_sha256) throw new Refused(`message ${m.id} (${m.fcn}): ${xml} changed since staging (sha256 ${actual}, staged ${m.xml_sha256}); a resend must be byte-identical`);
           }
 
-          ledger.recordOperatorAction('resend', m.fcn, reason);
-          const action = db.prepare('SELECT id, at, os_user FROM operator_actions WHERE id = last_insert_rowid()').get() as { id: number; at: string; os_user: string };
-          const { dir } = archive.add(
-            'operator',
-            String(action.id),
-            [],
-            { command: 'resend', target: m.fcn, reason, osUser: action.os_user, at: action.at, messageId: String(m.id), partner: m.partner, from: 'SENT', to: 'STAGED' },
-            () => {
+          // nested: a savepoint of this transaction, so the check above and the change commit together
+          const { action } = withOperatorAction(
+            ledger,
+            archive,
+            { command: 'resend', target: m.fcn, reason, extra: { messageId: String(m.id), partner: m.partner, from: 'SENT', to: 'STAGED' } },
+            (a) => {
               const at = nowIso();
               const changed = db
                 .prepare(`UPDATE messages SET state = 'STAGED', updated_at = ?, overdue_logged_at = NULL WHERE id = ? AND state = 'SENT'`)
                 .run(at, m.id).changes;
               if (changed !== 1) throw new Error(`message ${m.id} changed state during the resend`);
-              ledger.transition('message', m.id, 'SENT', 'STAGED', at, `resend by ${action.os_user} (operator action ${action.id}): ${reason}`);
+              ledger.transition('message', m.id, 'SENT', 'STAGED', at, `resend by ${a.osUser} (operator action ${a.id}): ${reason}`);
             },
           );
-          return { m, actionId: action.id, at: action.at, dir };
+          return { m, actionId: action.id, at: action.at, dir: action.dir };
         })
         .immediate();
     } catch (e) {

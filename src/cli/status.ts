@@ -212,7 +212,7 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
     io.out(`files     ${counts(s.files)}`);
     io.out(`messages  ${counts(s.messages)}`);
     io.out(
-      `attention overdue acks ${s.overdue}  error files ${s.errorFiles}  unmatched acks ${s.unmatchedAcks}  invalid acks ${s.invalidAcks}  reversals blocked ${s.reversalsBlocked}`,
+      `alerts    overdue acks ${s.overdue}  error files ${s.errorFiles}  unmatched acks ${s.unmatchedAcks}  invalid acks ${s.invalidAcks}  reversals blocked ${s.reversalsBlocked}`,
     );
     io.out('');
     const rows = s.partners.map((p) => [

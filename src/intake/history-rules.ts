@@ -6,7 +6,6 @@ import { inputError, type InputError } from '../flatfile/errors.js';
 import { lineKey, type Ledger } from '../ledger/ledger.js';
 import type { MappedMessage } from '../messages/types.js';
 import type { FileHeader } from './translate.js';
-import { createHash } from 'node:crypto';
 
 /** Quantities as integer thousandths: at most 3 decimals (the XSD's limit), never floats. */
 export function milli(q: string): bigint {
@@ -20,16 +19,15 @@ export function fromMilli(v: bigint): string {
   return f ? `${i}.${f}` : `${i}`;
 }
 
-export function historyRules(ledger: Ledger, config: Config): (m: MappedMessage, h: FileHeader) => InputError[] {
+export function historyRules(ledger: Ledger, config: Config): (m: MappedMessage, h: FileHeader, bodyHash: string) => InputError[] {
   // reversals earlier in the same file count against the same original line
   const inFile = new Map<string, bigint>();
-  return (m, h) => {
+  return (m, h, bodyHash) => {
     const info = config.messageTypes[m.type];
     const k = m.keys;
     if (m.type === 'WORK_ORDER_MILESTONES') {
       const last = ledger.lastMilestones(h.partner, k.workOrderNumber);
-      const hash = createHash('sha256').update(JSON.stringify(m.body)).digest('hex');
-      if (last && last.body_hash === hash && last.state !== 'REJECTED')
+      if (last && last.body_hash === bodyHash && last.state !== 'REJECTED')
         return [
           {
             ...inputError(m.line, 'WORK_ORDER', k.workOrderNumber, `repeats the last update staged for this work order unchanged (file ${last.file}, received ${last.received_at}, FileControlNumber ${last.fcn})`),

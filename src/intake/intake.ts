@@ -95,7 +95,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
   let count = 0;
   const earlier = c.force ? undefined : ledger.convertedFileWithSha(sha256, fileId);
   if (earlier) {
-    const fcn = (ledger.db.prepare('SELECT fcn FROM messages WHERE file_id = ? ORDER BY id LIMIT 1').get(earlier.id) as { fcn: string } | undefined)?.fcn ?? '';
+    const fcn = ledger.firstFcnOfFile(earlier.id) ?? '';
     errors = [
       {
         ...inputError(null, null, null, `has the same content as ${earlier.name}, received ${earlier.received_at} and already converted`),
@@ -112,7 +112,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
       layout: c.inbound.layout,
       fixed: { messageType: c.inbound.messageType, partner: c.inbound.partner },
       allocate: () => allocator.allocate(),
-      check: (m, h) => rules(m, h).filter((e) => !(c.force && e.kind === 'duplicate')),
+      check: (m, h, hash) => rules(m, h, hash).filter((e) => !(c.force && e.kind === 'duplicate')),
       onMessage: (m: TranslatedMessage) => {
         const dir = path.join(d.outbox, m.partner);
         fs.mkdirSync(dir, { recursive: true, mode: 0o750 });

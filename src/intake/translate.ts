@@ -51,7 +51,7 @@ export interface TranslateOptions {
   /** a new FileControlNumber; called only while the file has no error */
   allocate(): string;
   /** the rules that need history (duplicates, reversals), for every mapped message */
-  check?(m: MappedMessage, header: FileHeader): InputError[];
+  check?(m: MappedMessage, header: FileHeader, bodyHash: string): InputError[];
   /** each validated message, in file order, only while the file has no error */
   onMessage(m: TranslatedMessage): void | Promise<void>;
 }
@@ -60,10 +60,6 @@ export interface TranslateResult {
   header?: FileHeader;
   messages: number;
   errors: InputError[];
-}
-
-interface Pending {
-  m: TranslatedMessage;
 }
 
 export async function translateFile(file: string, opts: TranslateOptions): Promise<TranslateResult> {
@@ -88,7 +84,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
   let orphanReported = false;
   let messages = 0;
   const seenRefs = new Map<string, number>();
-  let chunk: Pending[] = [];
+  let chunk: TranslatedMessage[] = [];
   let chunkBytes = 0;
 
   const flushChunk = async () => {
@@ -96,13 +92,13 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     const batch = chunk;
     chunk = [];
     chunkBytes = 0;
-    const results = loadSchema(batch[0]!.m.info.schema).validateMany(batch.map((p) => p.m.xml));
+    const results = loadSchema(batch[0]!.info.schema).validateMany(batch.map((m) => m.xml));
     for (const [i, issues] of results.entries()) {
-      const m = batch[i]!.m;
+      const m = batch[i]!;
       for (const issue of issues) errors.add(inputError(m.mapped.line, fieldForXsdIssue(issue.message), null, `fails the ${m.info.code} schema: ${issue.message}`));
     }
     if (errors.count) return;
-    for (const p of batch) await opts.onMessage(p.m);
+    for (const m of batch) await opts.onMessage(m);
   };
 
   const finishGroup = async () => {
@@ -127,7 +123,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
       return;
     }
     seenRefs.set(dupKey, g.head.line);
-    if (opts.check) for (const e of opts.check(mapped, header)) errors.add(e);
+    if (opts.check) for (const e of opts.check(mapped, header, bodyHash)) errors.add(e);
     const fileControlNumber = errors.count ? 'UNASSIGNED' : opts.allocate();
     let xml: string;
     try {
@@ -140,7 +136,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
       errors.add(inputError(g.head.line, null, null, `makes a message of ${xml.length} bytes, over TraceLink's 300 MB limit`));
       return;
     }
-    chunk.push({ m: { info, partner: header.partner, mapped, fileControlNumber, xml, bodyHash } });
+    chunk.push({ info, partner: header.partner, mapped, fileControlNumber, xml, bodyHash });
     chunkBytes += xml.length;
     if (chunk.length >= CHUNK_MESSAGES || chunkBytes >= CHUNK_BYTES) await flushChunk();
   };

@@ -90,6 +90,10 @@ export class Ledger {
       .get(sha256, exceptId) as FileRow | undefined;
   }
 
+  firstFcnOfFile(fileId: number): string | undefined {
+    return (this.db.prepare('SELECT fcn FROM messages WHERE file_id = ? ORDER BY id LIMIT 1').get(fileId) as { fcn: string } | undefined)?.fcn;
+  }
+
   /** Ends a file: its state, header facts and archive folder, in the caller's transaction. */
   finishFile(
     id: number,

@@ -155,8 +155,11 @@ export class LedgerFixtures {
 
   /** `n` messages of one new CONVERTED file. */
   stageMany(n: number, opts: StageOptions = {}): StagedFixture[] {
-    const fileId = opts.fileId ?? this.file(opts.partner, opts.messageType);
-    return Array.from({ length: n }, () => this.stage({ ...opts, fileId }));
+    // one transaction: the ledger runs synchronous=FULL, a commit per row would fsync each time
+    return this.db.transaction(() => {
+      const fileId = opts.fileId ?? this.file(opts.partner, opts.messageType);
+      return Array.from({ length: n }, () => this.stage({ ...opts, fileId }));
+    })();
   }
 
   /** A batches row left unfinished, as a cycle that was killed leaves it. */
