@@ -7,6 +7,7 @@
 //   --seed N       generator seed (default 20261125)
 //   --keep         keep the temp dir
 //   --rss-method time|wrapper   force a peak-RSS method (default: time if GNU /usr/bin/time works)
+//   --no-upload    skip the SFTP upload figures (tlbridge vs OpenSSH sftp -b)
 //
 // Exit code: 0 when every measurement ran (PASS or MISS alike), 1 when one failed or xmllint is missing,
 // 2 on a bad command line.
@@ -19,12 +20,13 @@ import { conversionSection } from './convert.js';
 import { formatMachine, machineInfo } from './machine.js';
 import { describeRssMethod, detectRssMethod, type RssMethod } from './measure.js';
 import { heading, summaryTable, type BenchContext, type BenchOptions, type Section, type SummaryRow } from './report.js';
+import { uploadSection, uploadSkipped } from './upload.js';
 import { haveXmllint, XMLLINT_INSTALL_HINT } from './xmllint.js';
 
-/** The report's sections, in order. Later: SFTP upload figures vs OpenSSH `sftp -b`. */
-const SECTIONS: Section[] = [conversionSection];
+/** The report's sections, in order. */
+const SECTIONS: Section[] = [conversionSection, uploadSection];
 
-const USAGE = 'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper]';
+const USAGE = 'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload]';
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -33,7 +35,7 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
   return n;
 }
 
-function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod } {
+function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod; upload: boolean } {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -45,6 +47,7 @@ function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod } 
       seed: { type: 'string' },
       keep: { type: 'boolean' },
       'rss-method': { type: 'string' },
+      'no-upload': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -60,6 +63,7 @@ function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod } 
     bigMb: positiveInt('big-mb', values['big-mb'], 250),
     seed: positiveInt('seed', values.seed, 20261125),
     keep: values.keep ?? false,
+    upload: !values['no-upload'],
     ...(m ? { rssMethod: m } : {}),
   };
 }
@@ -109,11 +113,17 @@ async function main(): Promise<number> {
   for (const l of formatMachine(machine)) ctx.out(l);
   ctx.out(`peak RSS ${describeRssMethod(rssMethod)}`);
   ctx.out(`temp     ${tmp}`);
-  ctx.out(`options  --messages ${opts.messages} ${opts.big ? `--big-mb ${opts.bigMb}` : '--no-big'} --seed ${opts.seed}`);
+  ctx.out(`options  --messages ${opts.messages} ${opts.big ? `--big-mb ${opts.bigMb}` : '--no-big'} --seed ${opts.seed}${opts.upload ? '' : ' --no-upload'}`);
 
   const rows: SummaryRow[] = [];
   try {
     for (const s of SECTIONS) {
+      if (s === uploadSection && !opts.upload) {
+        const skipped = uploadSkipped('--no-upload');
+        for (const l of skipped.lines) ctx.out(l);
+        rows.push(...skipped.rows);
+        continue;
+      }
       try {
         rows.push(...(await s.run(ctx)));
       } catch (e) {

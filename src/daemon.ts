@@ -37,7 +37,7 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   // Crash recovery first: what a kill -9 left behind is finished before new work starts.
   const orphans = sweepOrphanOutbox(config, ledger);
   if (orphans) logger.warn('removed outbox files of conversions that never committed', { count: orphans });
-  for (const f of fs.readdirSync(d.work).sort()) {
+  for (const f of fs.readdirSync(d.work, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort()) {
     const workPath = path.join(d.work, f);
     const row = ledger.fileByWorkPath(workPath);
     const inbound = config.inbound.find((i) => i.path === row?.inbound) ?? config.inbound[0]!;

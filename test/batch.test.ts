@@ -351,6 +351,10 @@ describe('batch: cycles against a real OpenSSH sshd', function () {
       expect(row.remote_path).to.equal(null);
       expect(fx.transitions(m.id).map((t) => t.to_state)).to.deep.equal(['STAGED', 'SENDING', 'STAGED']);
     }
+    // the cycle stopped at the first connection failures: no more tries than connections
+    const rows = msgs.map((m) => fx.row(m.id));
+    expect(rows.reduce((n, row) => n + row.attempts, 0)).to.be.within(1, 4);
+    expect(rows.filter((row) => row.last_error!.startsWith('not attempted:')).length).to.be.at.least(2);
     const b = batchRow(r.batchId!);
     expect(b).to.include({ outcome: 'failed', archive_dir: null });
     expect(b.error).to.contain(wrong);
@@ -365,34 +369,27 @@ describe('batch: cycles against a real OpenSSH sshd', function () {
 
   it('the server stopped mid-batch, then started again: every message delivered exactly once', async function () {
     const N = 400;
-    let T = Date.now();
     const msgs = fx.stageMany(N, { bytes: 8000 });
-    console.log('DBG staged', Date.now() - T); T = Date.now();
     const p = pool();
     const dir = onServer('/inbox/MATERIALS_PRODUCED');
     const countFinal = () => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.xml')).length : 0);
     const running = cycle({ pool: p });
     await waitFor('the first uploads to land', () => countFinal() >= 25);
     await sshd.stop();
-    const tStop = Date.now();
     const r1 = await running;
-    console.log("DBG r1", JSON.stringify(r1), "after stop", Date.now() - tStop);
     expect(r1.error, 'the cycle reports the connection failure').to.be.a('string');
     expect(r1.sent).to.be.greaterThan(0).and.lessThan(N);
     expect(r1.sent + r1.failed).to.equal(N);
     expect(fx.countByState(P).SENDING ?? 0).to.equal(0);
     expect(batchRow(r1.batchId!).outcome).to.equal('partial');
 
-    console.log('DBG stopped', Date.now() - T); T = Date.now();
     await sshd.start();
-    console.log('DBG started', Date.now() - T); T = Date.now();
     let cycles = 0;
     while ((fx.countByState(P).STAGED ?? 0) > 0) {
       if (++cycles > 5) throw new Error('messages still STAGED after 5 cycles');
       const r = await cycle({ pool: p });
       expect(r.error).to.equal(undefined);
     }
-    console.log('DBG cycles', cycles, Date.now() - T); T = Date.now();
     // each FileControlNumber exactly once on the server, exact bytes, no temp file, nothing else
     expect(serverFiles()).to.deep.equal(msgs.map((m) => `MATERIALS_PRODUCED/${m.fcn}.xml`).sort());
     for (const m of msgs) expectOnServer(m);
@@ -476,6 +473,34 @@ describe('batch: cycles against a real OpenSSH sshd', function () {
     expect((db.prepare('SELECT group_concat(fcn) AS f FROM messages ORDER BY id').get() as { f: string }).f).to.equal(
       [found!, absent!, different!].map((m) => m.fcn).join(','),
     );
+  });
+
+  it('recovery: a batch interrupted after its messages were SENT is finished and archived; a missing outbox file does not block the partner', async function () {
+    const orphan = fx.openBatch(P, 2);
+    const [kept, gone] = fx.stageMany(2);
+    for (const m of [kept!, gone!]) {
+      db.prepare(`UPDATE messages SET state = 'SENT', batch_id = ?, sent_at = ?, remote_path = ? WHERE id = ?`).run(
+        orphan,
+        '2026-01-01T00:00:05.000Z',
+        `/inbox/MATERIALS_PRODUCED/${m.fcn}.xml`,
+        m.id,
+      );
+    }
+    fs.rmSync(gone!.absPath);
+    const fresh = fx.stage();
+    const r = await cycle();
+    expect(r.error).to.equal(undefined);
+    expect(r.sent).to.equal(1);
+    expectOnServer(fresh);
+    const ob = batchRow(orphan);
+    expect(ob.outcome).to.equal('sent');
+    const man = manifestOf(ob.archive_dir!);
+    expect(man.files.map((f) => f.path)).to.deep.equal([`${kept!.fcn}.xml`]);
+    expect(man.recovered).to.equal(true);
+    expect((man.messages as { fcn: string }[]).map((m) => m.fcn)).to.deep.equal([kept!.fcn, gone!.fcn]);
+    expect((man.notArchived as { fcn: string; reason: string }[])[0]).to.include({ fcn: gone!.fcn });
+    expect(log.entries.some((e) => e.level === 'error' && e.fields.fcn === gone!.fcn)).to.equal(true);
+    expect(archive.verify()).to.deep.equal([]);
   });
 
   it('a stale .part of a STAGED message is overwritten; a same-size final file counts as delivered', async function () {

@@ -18,6 +18,7 @@
 // - archive: the XML of every message actually SENT, with a manifest chained into the
 //   archive, in the same transaction that finishes the batch row.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Archive } from '../archive/archive.js';
@@ -287,7 +288,14 @@ class Cycle {
       if (this.q.sendingInBatch(b.id) > 0) continue; // not settled yet (aborted above)
       const delivered = this.q.deliveredInBatch(b.id);
       const outcome = batchOutcome(delivered.length, b.messages);
-      this.finishBatch(b.id, delivered, outcome, `interrupted: the cycle that started it at ${b.started_at} ended abruptly; finished by recovery`, true);
+      try {
+        this.finishBatch(b.id, delivered, outcome, `interrupted: the cycle that started it at ${b.started_at} ended abruptly; finished by recovery`, true);
+      } catch (e) {
+        // (disk full, ...) the batch stays open and is tried again next cycle; it must not
+        // keep this partner from sending
+        this.log.error('recovery: could not archive an interrupted batch; will retry', { partner: this.partner, batchId: b.id, error: errText(e) });
+        continue;
+      }
       this.log.warn('recovery: finished an interrupted batch', {
         partner: this.partner,
         batchId: b.id,
@@ -400,10 +408,28 @@ class Cycle {
       this.q.finishBatch(batchId, outcome, null, error);
       return;
     }
-    const files = delivered.map((m) => ({ name: `${m.fcn}.xml`, from: outboxPathOf(this.deps.config.dataDir, m) }));
+    // the XML as sent: the outbox file, checked against the sha256 recorded at staging (it was
+    // checked before the upload too); one that is gone or changed since is named, not copied
+    const files: { name: string; from: string }[] = [];
+    const notArchived: { fcn: string; reason: string }[] = [];
+    for (const m of delivered) {
+      const from = outboxPathOf(this.deps.config.dataDir, m);
+      let reason: string | undefined;
+      try {
+        const sha = createHash('sha256').update(readFileSync(from)).digest('hex');
+        if (sha !== m.xml_sha256.toLowerCase()) reason = `the outbox file changed after it was sent (sha256 ${sha}, staged ${m.xml_sha256})`;
+      } catch (e) {
+        reason = `the outbox file cannot be read (${(e as NodeJS.ErrnoException).code ?? errText(e)})`;
+      }
+      if (reason) {
+        notArchived.push({ fcn: m.fcn, reason });
+        this.log.error('batch archive: a sent message cannot be archived', { ...this.fields(m), batchId, error: reason });
+      } else files.push({ name: `${m.fcn}.xml`, from });
+    }
     const extra = {
       partner: this.partner,
       ...(recovered ? { recovered: true } : {}),
+      ...(notArchived.length ? { notArchived } : {}),
       messages: delivered.map((m) => ({
         id: m.id,
         fcn: m.fcn,

@@ -1,6 +1,6 @@
 // `tlbridge convert FILE... [--layout L] [--out DIR]`: offline conversion. Writes one XML file
-// per message, validated, and nothing at all for a file with any problem; never overwrites a
-// file; sends nothing and writes no ledger.
+// per message, validated, and removes them again if a later problem shows (the file is the
+// unit); never overwrites a file; sends nothing and writes no ledger.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
@@ -22,6 +22,9 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
   if (!args.files.length) throw new UsageError('convert needs a FILE');
   fs.mkdirSync(args.out, { recursive: true });
 
+  // names already in DIR, read once: the per-run sequence steps over them, so a second run
+  // into the same folder never clobbers (and 'wx' refuses to, should one appear meanwhile)
+  const existing = new Set(fs.readdirSync(args.out));
   let seq = 0;
   let failed = false;
   for (const file of args.files) {
@@ -33,40 +36,36 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
       failed = true;
       continue;
     }
-    const written: string[] = [];
+    const written: number[] = [];
+    const fcnOf = (n: number) => formatControlNumber(config.sender.controlNumberPrefix, n);
     const allocate = () => {
-      // a per-run sequence that steps over names already in DIR, so a second run never clobbers
-      let fcn: string;
-      do fcn = formatControlNumber(config.sender.controlNumberPrefix, ++seq);
-      while (fs.existsSync(path.join(args.out, `${fcn}.xml`)));
-      return fcn;
+      do seq++;
+      while (existing.has(`${fcnOf(seq)}.xml`));
+      written.push(seq);
+      return fcnOf(seq);
     };
+    let outputs = 0;
     const result = await translateFile(file, {
       config,
       layout,
       allocate,
       onMessage: (m) => {
-        const part = path.join(args.out, `${m.fileControlNumber}.xml.part`);
-        fs.writeFileSync(part, m.xml, { flag: 'wx', mode: 0o644 });
-        written.push(m.fileControlNumber);
+        fs.writeFileSync(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml, { flag: 'wx', mode: 0o644 });
+        outputs++;
       },
     });
-    const parts = written.map((fcn) => path.join(args.out, `${fcn}.xml`));
     if (result.errors.length) {
       failed = true;
-      for (const p of parts) fs.rmSync(`${p}.part`, { force: true });
+      // the file is the unit: what was written before a later problem showed goes again
+      for (const n of written) fs.rmSync(path.join(args.out, `${fcnOf(n)}.xml`), { force: true });
       for (const e of result.errors) io.err(`${file}: ${formatInputError(e)}`);
       io.out(`${file}: FAILED, ${result.errors.length} problem(s), nothing written`);
       continue;
     }
-    // link() never replaces an existing name, unlike rename()
-    for (const p of parts) {
-      fs.linkSync(`${p}.part`, p);
-      fs.unlinkSync(`${p}.part`);
-    }
     const h = result.header!;
-    const range = written.length > 1 ? `${written[0]}.xml .. ${written.at(-1)}.xml` : `${written[0]}.xml`;
-    io.out(`${file}: ${written.length} ${h.messageType} message(s) for ${h.partner} (ERP file ${h.erpFileId}) -> ${path.join(args.out, range)}`);
+    const first = fcnOf(written[0]!);
+    const range = outputs > 1 ? `${first}.xml .. ${fcnOf(written.at(-1)!)}.xml` : `${first}.xml`;
+    io.out(`${file}: ${outputs} ${h.messageType} message(s) for ${h.partner} (ERP file ${h.erpFileId}) -> ${path.join(args.out, range)}`);
   }
   return failed ? EXIT.FAILED : EXIT.OK;
 }

@@ -9,7 +9,10 @@ import { resend } from './resend.js';
 import { status } from './status.js';
 import { reprocess } from './reprocess.js';
 import { run } from './run.js';
+import { sendNow } from './send-now.js';
+import { pollAcksCommand } from '../acks/cli.js';
 import { EXIT, processIo, UsageError, type Io } from './io.js';
+import { sandbox } from '../sandbox/cli.js';
 
 const USAGE = `usage: tlbridge <command> [--config PATH] [options]
 commands:
@@ -25,7 +28,8 @@ commands:
   resend MESSAGE_ID --reason TEXT       a SENT message back to STAGED, same FileControlNumber
   reprocess ERROR_FILE --reason TEXT [--force]
   audit verify                          recompute archive hashes and the manifest chain
-  sandbox [--port N] [--dir D]          an SFTP server playing the manufacturer`;
+  sandbox [--port N] [--dir D] [--reject-rate R] [--ack-delay S]
+                                        an SFTP server playing the manufacturer`;
 
 type Handler = (args: string[], io: Io) => Promise<number> | number;
 
@@ -63,6 +67,11 @@ const COMMANDS: Record<string, Handler> = {
     const opts = { state: values.state as string | undefined, partner: values.partner as string | undefined, json: values.json === true };
     return messages(loadConfig(values.config as string | undefined), opts, io);
   },
+  'poll-acks': (args, io) => {
+    const { values, positionals } = parse(args, { partner: { type: 'string' } });
+    if (positionals.length) throw new UsageError(`poll-acks takes no arguments`);
+    return pollAcksCommand(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
+  },
   resend: (args, io) => {
     const { values, positionals } = parse(args, { reason: { type: 'string' } });
     if (positionals.length > 1) throw new UsageError(`resend takes one MESSAGE_ID`);
@@ -73,6 +82,11 @@ const COMMANDS: Record<string, Handler> = {
     if (positionals.length !== 1) throw new UsageError(`reprocess takes one ERROR_FILE`);
     return reprocess(loadConfig(values.config as string | undefined), { file: positionals[0], reason: values.reason as string | undefined, force: values.force === true }, io);
   },
+  'send-now': (args, io) => {
+    const { values, positionals } = parse(args, { partner: { type: 'string' } });
+    if (positionals.length) throw new UsageError(`send-now takes no arguments`);
+    return sendNow(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
+  },
   run: (args) => {
     const { values, positionals } = parse(args);
     if (positionals.length) throw new UsageError(`run takes no arguments`);
@@ -82,6 +96,17 @@ const COMMANDS: Record<string, Handler> = {
     const { values, positionals } = parse(args);
     const [sub, ...rest] = positionals;
     return audit(loadConfig(values.config as string | undefined), { sub, rest }, io);
+  },
+  sandbox: (args, io) => {
+    const { values, positionals } = parse(args, {
+      port: { type: 'string' },
+      dir: { type: 'string' },
+      'reject-rate': { type: 'string' },
+      'ack-delay': { type: 'string' },
+    });
+    if (positionals.length) throw new UsageError(`sandbox takes no arguments`);
+    const str = (k: string) => values[k] as string | undefined;
+    return sandbox(loadConfig(str('config')), { port: str('port'), dir: str('dir'), rejectRate: str('reject-rate'), ackDelay: str('ack-delay') }, io);
   },
 };
 

@@ -1,14 +1,27 @@
 // `tlbridge run`: the daemon in the foreground, JSON log lines on stdout (journald). Exits 0
 // after SIGTERM/SIGINT and a clean stop; the stop is bounded so systemd never has to kill it.
+import { ackPollService } from '../acks/scheduler.js';
+import { startSchedulers } from '../batch/scheduler.js';
 import type { Config } from '../config/load.js';
 import { startDaemon, type ServiceStarter } from '../daemon.js';
 import { createLogger, flushLogger } from '../log.js';
+import { startEmbeddedSandbox } from '../sandbox/embedded.js';
 import { EXIT } from './io.js';
 
 const STOP_DEADLINE_MS = 12_000;
 
-export async function run(config: Config, services: ServiceStarter[] = []): Promise<number> {
+export async function run(config: Config): Promise<number> {
   const logger = createLogger(config.log.level);
+  // the sandbox first and stopped last: in-flight uploads to it finish before it goes away
+  const embedded = await startEmbeddedSandbox(config, logger);
+  const endpoint = embedded?.endpoint;
+  const services: ServiceStarter[] = [
+    (ctx) => {
+      const s = startSchedulers({ db: ctx.db, config: ctx.config, archive: ctx.archive, logger: ctx.logger, endpoint });
+      return { name: 'batch', stop: () => s.stop() };
+    },
+    ackPollService({ endpoint }),
+  ];
   const daemon = await startDaemon(config, logger, services);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -20,6 +33,7 @@ export async function run(config: Config, services: ServiceStarter[] = []): Prom
     daemon.stop().then(() => false),
     new Promise<boolean>((r) => setTimeout(() => r(true), STOP_DEADLINE_MS).unref()),
   ]);
+  await embedded?.sandbox.close();
   if (timedOut) logger.warn('stop deadline reached; work in progress is resumed at the next start', { afterMs: Date.now() - started });
   else logger.info('stopped', { durationMs: Date.now() - started });
   await flushLogger();

@@ -16,6 +16,7 @@ import type { MappedMessage, MessageModule, RecordGroup } from '../messages/type
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
 import { loadSchema } from '../xml/validator.js';
 import { fieldForXsdIssue } from './xsd-fields.js';
+import { StringIndex } from '../util/string-index.js';
 
 /** TraceLink refuses files over 300 MB (messages.md 1). */
 const MAX_MESSAGE_BYTES = 300 * 1000 * 1000;
@@ -83,7 +84,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
   let group: RecordGroup | undefined;
   let orphanReported = false;
   let messages = 0;
-  const seenRefs = new Map<string, number>();
+  const seenRefs = new StringIndex();
   let chunk: TranslatedMessage[] = [];
   let chunkBytes = 0;
 
@@ -116,13 +117,12 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     // One document per reference within a file; Work Order Milestones may repeat a work order
     // as long as the update differs, so their key is the body.
     const dupKey = info.name === 'WORK_ORDER_MILESTONES' ? `${ref}\u0000${bodyHash}` : ref;
-    const first = seenRefs.get(dupKey);
+    const first = seenRefs.setIfAbsent(dupKey, g.head.line);
     if (first !== undefined) {
       const field = info.name === 'WORK_ORDER_MILESTONES' ? 'WORK_ORDER' : 'REFERENCE_DOC_NO';
       errors.add(inputError(g.head.line, field, ref, `appears twice in this file (first on line ${first})`));
       return;
     }
-    seenRefs.set(dupKey, g.head.line);
     if (opts.check) for (const e of opts.check(mapped, header, bodyHash)) errors.add(e);
     const fileControlNumber = errors.count ? 'UNASSIGNED' : opts.allocate();
     let xml: string;

@@ -1,0 +1,61 @@
+// `tlbridge poll-acks [--partner P]` (product.md 4): an ack poll now, for every configured
+// partner or one; one summary line per partner on stdout; warnings and errors (invalid or
+// unmatched acks, a failed poll) on stderr. Exit 0, or 1 if a poll failed (connection,
+// listing, endpoint). It may run beside the daemon: polls of one partner take turns
+// (partner_locks `acks:<partner>`); one that finds another running says so and is not a failure.
+// Overdue flagging is left to the daemon, so its once-only warning lands in the service log.
+import path from 'node:path';
+import { Archive } from '../archive/archive.js';
+import type { Config } from '../config/load.js';
+import { EXIT, UsageError, type Io } from '../cli/io.js';
+import { ledgerPath, openForCommand } from '../cli/status.js';
+import type { LogFields, Logger } from '../log.js';
+import { redact } from '../log.js';
+import { pollAcksOnce, type PollAcksResult } from './poll.js';
+import { embeddedClientOptions } from '../sandbox/embedded.js';
+
+export async function pollAcksCommand(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
+  if (opts.partner !== undefined && !opts.partner) throw new UsageError('--partner needs a partner code');
+  const known = Object.keys(config.partners);
+  if (opts.partner !== undefined && !Object.prototype.hasOwnProperty.call(config.partners, opts.partner)) {
+    throw new UsageError(`unknown partner "${opts.partner}" (configured: ${known.length ? known.join(', ') : 'none'})`);
+  }
+  const partners = opts.partner !== undefined ? [opts.partner] : known;
+
+  const { db, exists } = openForCommand(config, { create: false });
+  try {
+    if (!exists) {
+      // nothing was ever sent from here, so no ack can match; acks stay on the server
+      io.err(`tlbridge poll-acks: there is no ledger yet (${ledgerPath(config)}); start the daemon first`);
+      return EXIT.FAILED;
+    }
+    const archive = new Archive(path.join(config.dataDir, 'archive'), db);
+    const logger = stderrLogger(io);
+    let failed = false;
+    for (const partner of partners) {
+      const r = await pollAcksOnce({ db, config, archive, partner, logger, endpoint: embeddedClientOptions(config) });
+      io.out(summary(partner, r));
+      if (r.error !== undefined) failed = true;
+    }
+    return failed ? EXIT.FAILED : EXIT.OK;
+  } finally {
+    db.close();
+  }
+}
+
+export function summary(partner: string, r: PollAcksResult): string {
+  if (r.busy) return `${partner}: skipped, another ack poll of this partner is running (pid ${r.busy.pid} since ${r.busy.since})`;
+  const counts =
+    `read ${r.read}, applied ${r.applied}, duplicates ${r.duplicates}, superseded ${r.superseded}, ` +
+    `unmatched ${r.unmatched}, invalid ${r.invalid}, skipped ${r.skipped}, errors ${r.errors}`;
+  return r.error !== undefined ? `${partner}: poll failed: ${r.error} (${counts})` : `${partner}: ${counts}`;
+}
+
+/** warn and error lines for the operator, on stderr; info and debug are not shown. */
+function stderrLogger(io: Io): Logger {
+  const line = (level: string) => (msg: string, fields?: LogFields) => {
+    const f = fields ? Object.entries(redact(fields)).filter(([, v]) => v !== undefined && v !== null) : [];
+    io.err(`tlbridge poll-acks: ${level}: ${msg}${f.length ? ' ' + JSON.stringify(Object.fromEntries(f)) : ''}`);
+  };
+  return { error: line('error'), warn: line('warn'), info: () => undefined, debug: () => undefined };
+}

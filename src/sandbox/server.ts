@@ -1,0 +1,236 @@
+// The sandbox (product.md 7): an SFTP server on ssh2's Server that plays the manufacturer. It
+// listens on 127.0.0.1 only, accepts public-key authentication only (any user name), serves the
+// SFTP subsystem only (no shell, exec or forwarding), jails every path under `dir`, judges each
+// file that arrives under /inbox/<MESSAGE_TYPE>/ and answers with an IE_PROCESSING_RESPONSE in
+// /outbox/IE_PROCESSING_RESPONSE (processor.ts).
+//
+// Layout of `dir`:
+//   hostkey, hostkey.pub        the host key (0600), made at first start, reused afterwards
+//   authorized_keys             OpenSSH public key lines it accepts (read at every login)
+//   client_key, client_key.pub  the embedded client's key (ensureClientKey), if used
+//   inbox/<MESSAGE_TYPE>/       where files arrive, and stay          (SFTP: /inbox/...)
+//   outbox/IE_PROCESSING_RESPONSE/  the acks                          (SFTP: /outbox/...)
+//   pending-acks/               acks waiting for ackDelaySeconds
+//   seen-fcn.jsonl, ack-counter.json, processed.jsonl   its memory and its judgements
+// Only inbox/ and outbox/ are visible over SFTP.
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import type { AuthContext, Connection } from 'ssh2';
+import { nullLogger, type Logger } from '../log.js';
+import type { MessageTypeInfo } from '../messages/registry.js';
+import { Jail, type Resolved } from './jail.js';
+import { AUTHORIZED_KEYS_FILE, loadOrCreateHostKey, parseAuthorizedKeys, parseOneKey, publicKeyBlob } from './keys.js';
+import { Processor, type ProcessedRecord } from './processor.js';
+import { serveSftp } from './sftp-handler.js';
+
+export interface SandboxOptions {
+  /** the sandbox folder: SFTP "/" (inbox/, outbox/) plus its keys and state */
+  dir: string;
+  /** 0 (default): a free port */
+  port?: number;
+  /** only 127.0.0.1 is accepted */
+  host?: '127.0.0.1';
+  /** 0..1: the share of otherwise valid files answered with ERROR REJECTED_BY_SANDBOX; default 0 */
+  rejectRate?: number;
+  /** the ack is put into the ack folder this long after the file arrived; default 0 */
+  ackDelaySeconds?: number;
+  /** config.messageTypes: a file's folder name is its type's `code` */
+  messageTypes: Record<string, MessageTypeInfo>;
+  namespaces: { commontypes: string; ack: string };
+  /** the manufacturer's id (the partner's receiverId): expected FileReceiverNumber, and the acks' sender */
+  receiverId: string;
+  /** the expected FileSenderNumber; when given, another sender is an ERROR */
+  senderId?: string;
+  /** OpenSSH public key lines accepted besides <dir>/authorized_keys */
+  authorizedKeys?: string[];
+  /** one more accepted key: an OpenSSH public key line, a private key (its public half) or a key blob */
+  clientPublicKey?: Buffer;
+  logger?: Logger;
+}
+
+export interface Sandbox {
+  port: number;
+  /** "SHA256:..." of the host key, as `ssh-keygen -lf` prints it */
+  hostKeySha256: string;
+  /** the host key as an OpenSSH public key line */
+  hostPublicKey: string;
+  /** the sandbox folder (absolute) */
+  dir: string;
+  /** local folder of the acks: <dir>/outbox/IE_PROCESSING_RESPONSE */
+  ackDir: string;
+  /** Stops listening, ends every connection, stops the ack timers (pending acks are kept). */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = '127.0.0.1';
+
+export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  const host = opts.host ?? LOOPBACK;
+  if (host !== LOOPBACK) throw new Error(`sandbox: listens on ${LOOPBACK} only, not ${String(host)}`);
+  const port = opts.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`sandbox: port ${port} is not 0..65535`);
+  const rejectRate = opts.rejectRate ?? 0;
+  if (!(rejectRate >= 0 && rejectRate <= 1)) throw new Error(`sandbox: rejectRate ${rejectRate} is not 0..1`);
+  const ackDelaySeconds = opts.ackDelaySeconds ?? 0;
+  if (!(ackDelaySeconds >= 0) || !Number.isFinite(ackDelaySeconds)) throw new Error(`sandbox: ackDelaySeconds ${ackDelaySeconds} must be >= 0`);
+  if (!opts.receiverId) throw new Error('sandbox: receiverId is required');
+  const log = opts.logger ?? nullLogger;
+
+  const dir = path.resolve(opts.dir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+  const hostKey = loadOrCreateHostKey(dir);
+
+  const extraKeys: Buffer[] = [];
+  for (const [i, line] of (opts.authorizedKeys ?? []).entries()) {
+    const blob = publicKeyBlob(line);
+    if (!blob) throw new Error(`sandbox: authorizedKeys[${i}] is not an OpenSSH public key line`);
+    extraKeys.push(blob);
+  }
+  if (opts.clientPublicKey) {
+    const blob = publicKeyBlob(opts.clientPublicKey);
+    if (!blob) throw new Error('sandbox: clientPublicKey is not a public key');
+    extraKeys.push(blob);
+  }
+
+  const processor = new Processor({
+    dir,
+    messageTypes: opts.messageTypes,
+    namespaces: opts.namespaces,
+    receiverId: opts.receiverId,
+    ...(opts.senderId !== undefined ? { senderId: opts.senderId } : {}),
+    rejectRate,
+    ackDelaySeconds,
+    logger: log,
+  });
+  const jail = new Jail(dir);
+  const late = processor.judgeUnjudged();
+  if (late.length) log.warn('sandbox: judged files that had arrived before a stop without being judged', { paths: late });
+
+  // Judge arrivals one at a time, after the client had its answer to the rename or close.
+  let queue: Promise<void> = Promise.resolve();
+  let stopping = false;
+  const onArrival = (res: Resolved): void => {
+    queue = queue.then(
+      () =>
+        new Promise<void>((resolve) => {
+          setImmediate(() => {
+            if (!stopping) {
+              try {
+                processor.process(res.virt, res.local);
+              } catch (e) {
+                log.error('sandbox: judging an arrived file failed', { path: res.virt, error: (e as Error).message });
+              }
+            }
+            resolve();
+          });
+        }),
+    );
+  };
+
+  const allowedKeys = (): Buffer[] => {
+    const file = path.join(dir, AUTHORIZED_KEYS_FILE);
+    let fromFile: Buffer[] = [];
+    try {
+      const parsed = parseAuthorizedKeys(fs.readFileSync(file, 'utf8'));
+      if (parsed.bad.length) log.warn('sandbox: unreadable lines in authorized_keys ignored', { file, lines: parsed.bad });
+      fromFile = parsed.keys;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('sandbox: cannot read authorized_keys', { file, error: (e as Error).message });
+    }
+    return [...fromFile, ...extraKeys];
+  };
+
+  const connections = new Set<Connection>();
+  const server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'tlbridge-sandbox' }, (client, info) => {
+    connections.add(client);
+    const who = { remote: `${info.ip}:${info.port}` };
+    client.on('error', (e: Error) => log.debug('sandbox: connection error', { ...who, error: e.message }));
+    client.on('close', () => connections.delete(client));
+    client.on('authentication', (ctx: AuthContext) => authenticate(ctx, allowedKeys(), log, who));
+    client.on('ready', () => {
+      log.debug('sandbox: client authenticated', who);
+      client.on('session', (accept) => {
+        const session = accept();
+        session.on('sftp', (acceptSftp) => {
+          const sftp = acceptSftp();
+          serveSftp(sftp, { jail, logger: log, onArrival });
+        });
+      });
+    });
+  });
+  server.on('error', (e: Error) => log.error('sandbox: server error', { error: e.message }));
+
+  const bound = await new Promise<number>((resolve, reject) => {
+    const onError = (e: Error) => reject(new Error(`sandbox: cannot listen on ${LOOPBACK}:${port}: ${e.message}`));
+    server.once('error', onError);
+    server.listen(port, LOOPBACK, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  }).catch((e: unknown) => {
+    processor.close();
+    throw e;
+  });
+  log.info('sandbox listening', { host: LOOPBACK, port: bound, dir, hostKeySha256: hostKey.fingerprint });
+
+  let closing: Promise<void> | null = null;
+  return {
+    port: bound,
+    hostKeySha256: hostKey.fingerprint,
+    hostPublicKey: hostKey.publicKey,
+    dir,
+    ackDir: processor.ackDir,
+    close() {
+      if (closing) return closing;
+      closing = (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const c of connections) {
+          try {
+            c.end();
+          } catch {
+            /* already gone */
+          }
+        }
+        // a client that does not answer the disconnect must not hold the stop up
+        const forced = setTimeout(() => {
+          for (const c of connections) (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+        }, 1000);
+        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 3000).unref())]);
+        clearTimeout(forced);
+        await queue; // a judgement already started finishes
+        stopping = true;
+        processor.close();
+        log.info('sandbox stopped', { port: bound });
+      })();
+      return closing;
+    },
+  };
+}
+
+function authenticate(ctx: AuthContext, allowed: Buffer[], log: Logger, who: Record<string, string>): void {
+  if (ctx.method !== 'publickey') {
+    ctx.reject(['publickey']);
+    return;
+  }
+  const blob = ctx.key.data;
+  if (!allowed.some((k) => k.equals(blob))) {
+    log.info('sandbox: public key not authorized', { ...who, user: ctx.username, algo: ctx.key.algo });
+    ctx.reject(['publickey']);
+    return;
+  }
+  if (!ctx.signature || !ctx.blob) {
+    ctx.accept(); // the client only asks whether this key would do: it would
+    return;
+  }
+  const key = parseOneKey(blob);
+  if (!key || key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
+    log.info('sandbox: bad public key signature', { ...who, user: ctx.username });
+    ctx.reject(['publickey']);
+    return;
+  }
+  ctx.accept();
+}
+
+export type { ProcessedRecord };
