@@ -5,7 +5,7 @@ import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { FieldReader } from '../flatfile/fields.js';
 import type { MessageTypeInfo, MessageTypeName } from './registry.js';
 import { checkUnitOfMeasure, normaliseProductCode, parseProductCodeType } from './rules.js';
-import { el, type MapContext, type MappedMessage, type MessageModule, type ProductCode, type RecordGroup } from './types.js';
+import { child, el, type MapContext, type MappedMessage, type MessageModule, type ProductCode, type RecordGroup } from './types.js';
 
 export interface MaterialsLine {
   lineNumber: number;
@@ -130,11 +130,11 @@ export function readUom(r: FieldReader): string | undefined {
 }
 
 export function renderProductCode(parent: XMLBuilder, p: ProductCode): void {
-  parent.ele('ProductCode').att('type', p.type).txt(p.code).up();
+  child(parent, 'ProductCode').att('type', p.type).txt(p.code).up();
 }
 
 function renderMaterials(spec: MaterialsSpec, mb: XMLBuilder, b: MaterialsBody, info: MessageTypeInfo): void {
-  const h = mb.ele(info.headerRecord);
+  const h = child(mb, info.headerRecord);
   el(h, 'CustomerNumber', b.customerNumber);
   el(h, 'SupplierNumber', b.supplierNumber);
   el(h, 'ShipToNumber', b.shipToNumber);
@@ -147,7 +147,7 @@ function renderMaterials(spec: MaterialsSpec, mb: XMLBuilder, b: MaterialsBody, 
   el(h, 'WorkOrderNumber', b.workOrderNumber);
   h.up();
   for (const l of b.lines) {
-    const x = mb.ele(info.lineElement);
+    const x = child(mb, info.lineElement);
     el(x, 'LineNumber', l.lineNumber);
     renderProductCode(x, l.product);
     el(x, 'LotNumber', l.lot);

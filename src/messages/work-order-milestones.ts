@@ -2,7 +2,7 @@
 // milestone type at most once.
 import { FieldReader } from '../flatfile/fields.js';
 import { readProductCode, readUom, renderProductCode } from './materials.js';
-import { el, type MessageModule, type ProductCode } from './types.js';
+import { child, el, type MessageModule, type ProductCode } from './types.js';
 
 export const MILESTONE_TYPES = ['MATERIAL_READINESS', 'PRODUCTION', 'QUALITY', 'DELIVERY'] as const;
 export type MilestoneType = (typeof MILESTONE_TYPES)[number];
@@ -80,7 +80,7 @@ export const workOrderMilestones: MessageModule<WorkOrderMilestonesBody> = {
   },
 
   renderBody(mb, b, info) {
-    const h = mb.ele(info.headerRecord);
+    const h = child(mb, info.headerRecord);
     el(h, 'WorkOrderNumber', b.workOrderNumber);
     el(h, 'PurchaseOrderNumber', b.purchaseOrderNumber);
     el(h, 'PurchaseOrderLineNumber', b.purchaseOrderLineNumber);
@@ -90,7 +90,7 @@ export const workOrderMilestones: MessageModule<WorkOrderMilestonesBody> = {
     el(h, 'UnitOfMeasure', b.uom);
     h.up();
     for (const m of b.milestones) {
-      const x = mb.ele(info.lineElement);
+      const x = child(mb, info.lineElement);
       el(x, 'MilestoneType', m.type);
       el(x, 'PlannedDate', m.plannedDate);
       el(x, 'ActualDate', m.actualDate);

@@ -26,7 +26,7 @@ export function renderMessage<B>(info: MessageTypeInfo, commonTypesNs: string, e
   const root = create({ version: '1.0', encoding: 'UTF-8' })
     .ele(info.namespace, info.rootElement)
     .att(XMLNS, 'xmlns:cmn', commonTypesNs);
-  const h = root.ele('ControlFileHeader');
+  const h = root.ele(info.namespace, 'ControlFileHeader');
   const cmn = (name: string, value: string) => h.ele(commonTypesNs, `cmn:${name}`).txt(value).up();
   cmn('Version', info.version);
   cmn('FileSenderNumber', env.senderId);
@@ -36,7 +36,7 @@ export function renderMessage<B>(info: MessageTypeInfo, commonTypesNs: string, e
   cmn('FileControlNumber', env.fileControlNumber);
   cmn('FileDate', env.fileDate);
   cmn('FileTime', env.fileTime);
-  module.renderBody(root.ele('MessageBody'), body, info);
+  module.renderBody(root.ele(info.namespace, 'MessageBody'), body, info);
   // wellFormed: xmlbuilder2 would otherwise let control characters through (its #116)
   return root.end({ prettyPrint: true, wellFormed: true }) + '\n';
 }
