@@ -61,7 +61,7 @@ function checkDate(p: Parts): string | null {
 }
 
 function checkTime(p: Parts): string | null {
-  if (p.HH! > 23 || p.mm! > 59 || p.ss! > 59) return 'is not a valid time of day';
+  if ((p.HH ?? 0) > 23 || (p.mm ?? 0) > 59 || (p.ss ?? 0) > 59) return 'is not a valid time of day';
   return null;
 }
 
@@ -78,7 +78,7 @@ export function parseTime(value: string, format: string): Parsed {
   const p = match(value, format);
   if (!p) return fail(`is not a time in the form ${format}`);
   const bad = checkTime(p);
-  return bad ? fail(bad) : ok(`${pad(p.HH!)}:${pad(p.mm!)}:${pad(p.ss!)}`);
+  return bad ? fail(bad) : ok(`${pad(p.HH ?? 0)}:${pad(p.mm ?? 0)}:${pad(p.ss ?? 0)}`);
 }
 
 /** A local date-time in `format` and IANA `timeZone`, normalised to ISO-8601 UTC. */
@@ -87,7 +87,8 @@ export function parseDateTime(value: string, format: string, timeZone: string): 
   if (!p) return fail(`is not a date and time in the form ${format}`);
   const bad = checkDate(p) ?? checkTime(p);
   if (bad) return fail(bad);
-  return ok(zonedToUtc(p.yyyy!, p.MM!, p.dd!, p.HH!, p.mm!, p.ss!, timeZone).toISOString());
+  // a format may leave out the seconds (or the time): they count as zero
+  return ok(zonedToUtc(p.yyyy!, p.MM!, p.dd!, p.HH ?? 0, p.mm ?? 0, p.ss ?? 0, timeZone).toISOString());
 }
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
