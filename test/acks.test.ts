@@ -426,7 +426,11 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(r).to.deep.equal({ read: 5, applied: 1, duplicates: 0, superseded: 0, unmatched: 0, invalid: 4, skipped: 0, errors: 0 });
     for (const m of [a, b, c, d]) expect(env.message(m!.id).state, m!.fcn).to.equal('SENT');
     expect(env.message(good!.id).state).to.equal('ACCEPTED');
-    expect(env.serverFiles()).to.deep.equal([]); // handled per ackAfterRead (delete), like the others
+    // handled per ackAfterRead (delete), except the one too large to archive: it stays for an operator
+    expect(env.serverFiles()).to.deep.equal(['bad-2-oversized.xml']);
+    const quiet = await env.poll();
+    expect(quiet).to.include({ invalid: 0, skipped: 1, errors: 0 });
+    expect(env.serverFiles()).to.deep.equal(['bad-2-oversized.xml']);
 
     const byName = new Map(env.acks().map((row) => [row.remote_name, row]));
     const problems: Record<string, RegExp> = {
@@ -471,7 +475,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     // read again (same content uploaded again): nothing new
     env.put('bad-3-xsd-again.xml', xsdInvalid);
     const again = await env.poll();
-    expect(again).to.include({ read: 1, skipped: 1, invalid: 0 });
+    expect(again).to.include({ read: 2, skipped: 2, invalid: 0 });
   });
 
   it('an ack for an unknown FileControlNumber, or from other sender/receiver numbers, is kept as unmatched', async function () {

@@ -12,10 +12,12 @@
 // - With `keep`, a file already read is recognised without downloading it again: same partner,
 //   remote name and size as a row of the ledger, and not modified on the server after that row
 //   was recorded. Anything else is downloaded and the sha256 decides.
-// - A file larger than maxAckBytes is never downloaded: it is recorded as invalid ("too
+// - A file larger than maxAckBytes is never downloaded: it is recorded once as invalid ("too
 //   large"), its manifest names it (the content is not archived: it was not read), and it is
-//   handled per ackAfterRead like the others. Its sha256 column holds `too-large:<hash of its
-//   name, size and mtime>`, since its content hash is unknown.
+//   LEFT on the server whatever ackAfterRead says: product.md 5 removes an ack only after it
+//   is archived, and an operator has to look at it there. Its sha256 column holds
+//   `too-large:<hash of its name, size and mtime>`, since its content hash is unknown, so
+//   later polls recognise it and stay quiet.
 // - Invalid acks (too large, DOCTYPE, not well-formed, not valid against the ack XSD) are
 //   archived, recorded with valid = 0 and their problem, change nothing, and are logged as
 //   errors. Before an invalid (or short) download is recorded, the remote file is checked
@@ -335,6 +337,11 @@ class Poll {
     }
 
     const out = applyAck({ ...this.deps, logger: this.log }, input);
+    if (input.kind === 'too-large') {
+      if (out.already) this.r.skipped++;
+      else this.r.invalid++;
+      return false; // never removed or moved: its content is in no archive
+    }
     if (out.already) {
       this.r.skipped++;
       this.log.info('ack already recorded (same content); nothing applied again', { partner, remotePath, ackId: out.ackId, effect: out.effect });
