@@ -62,6 +62,7 @@ import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../tra
 import { SftpPool } from '../transport/pool.js';
 import { DownloadTooLargeError, type RemoteEntry, type SftpSession } from '../transport/sftp.js';
 import { ackInstant, ackParseOptions, classify, errorSummary, parseAck, type AckParseResult, type ParsedAck } from './parse.js';
+import { errText } from '../util/schedule.js';
 
 export type AckEffect = 'accepted' | 'rejected' | 'duplicate' | 'unmatched' | 'superseded' | 'invalid';
 
@@ -636,8 +637,4 @@ function archiveName(remoteName: string): string {
 
 function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -12,13 +12,14 @@
 // stop(): no new poll starts; the poll in flight is told to start no new file and given
 // `graceMs`, then its pool is closed with abandon (a download in progress fails; nothing was
 // committed for that file, it stays on the server). Everything is bounded.
-import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import cron, { type ScheduledTask } from 'node-cron';
 import type { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Service, ServiceStarter } from '../daemon.js';
 import type { Db } from '../ledger/db.js';
 import { nullLogger, type Logger } from '../log.js';
 import { backoffDelay, type BackoffOptions } from '../transport/backoff.js';
+import { cronLogger, errText, nextRun, settlesWithin } from '../util/schedule.js';
 import { EMBEDDED_HOST, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { flagOverdue } from './overdue.js';
@@ -232,43 +233,4 @@ export function ackPollService(opts: Omit<AckPollerDeps, 'db' | 'config' | 'arch
     const pollers = startAckPollers({ ...opts, db: ctx.db, config: ctx.config, archive: ctx.archive, logger: ctx.logger });
     return { name: 'ack-poll', stop: () => pollers.stop() };
   };
-}
-
-/** node-cron's own messages (an overlapping slot, a missed slot) into our log instead of the console. */
-function cronLogger(log: Logger, partner: string): CronLogger {
-  const text = (m: string | Error): string => (m instanceof Error ? m.message : m);
-  return {
-    info: (m) => log.info(`node-cron: ${m}`, { partner }),
-    warn: (m) => log.warn(`node-cron: ${m}`, { partner }),
-    error: (m) => log.error(`node-cron: ${text(m)}`, { partner }),
-    debug: () => undefined,
-  };
-}
-
-function nextRun(task: ScheduledTask): string | null {
-  try {
-    return task.getNextRun()?.toISOString() ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    p.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
-  });
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -29,6 +29,7 @@ import { SftpPool } from '../transport/pool.js';
 import { HostKeyMismatchError, SftpTimeoutError, UploadConflictError, type SftpSession } from '../transport/sftp.js';
 import { tryAcquirePartnerLock } from './lock.js';
 import { BatchQueries, batchOutcome, type BatchMessageRow } from './queries.js';
+import { errText } from '../util/schedule.js';
 
 export interface CycleLogger {
   info(msg: string, fields?: object): void;
@@ -455,9 +456,6 @@ function ms(since: number): number {
   return Math.round(performance.now() - since);
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** Runs fn over items with at most `limit` at a time; the first throw is rethrown after all settle. */
 export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

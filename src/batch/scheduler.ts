@@ -8,11 +8,12 @@
 // (AbortSignal) and given `graceMs` to finish; after that its pool is closed with abandon, so
 // in-flight uploads fail at once (only a temp name can be left on the server) and the cycle
 // puts their messages back to STAGED. Everything is bounded so the daemon exits within 15 s.
-import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import cron, { type ScheduledTask } from 'node-cron';
 import type { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
 import { backoffDelay, type BackoffOptions } from '../transport/backoff.js';
+import { cronLogger, nextRun, settlesWithin } from '../util/schedule.js';
 import { endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { runBatchCycle, SILENT_LOGGER, type BatchCycleResult, type CycleLogger } from './cycle.js';
@@ -209,39 +210,4 @@ export function startSchedulers(deps: SchedulerDeps): Schedulers {
       log.info('batch schedules stopped', { partners: all.map((r) => r.partner) });
     },
   };
-}
-
-/** node-cron's own messages (an overlapping slot, a missed slot) into our log instead of the console. */
-function cronLogger(log: CycleLogger, partner: string): CronLogger {
-  const text = (m: string | Error): string => (m instanceof Error ? m.message : m);
-  return {
-    info: (m) => log.info(`node-cron: ${m}`, { partner }),
-    warn: (m) => log.warn(`node-cron: ${m}`, { partner }),
-    error: (m) => log.error(`node-cron: ${text(m)}`, { partner }),
-    debug: () => undefined,
-  };
-}
-
-function nextRun(task: ScheduledTask): string | null {
-  try {
-    return task.getNextRun()?.toISOString() ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    p.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
-  });
 }
