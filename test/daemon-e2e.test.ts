@@ -37,6 +37,18 @@ describe('daemon end-to-end (real process, real sshd)', function () {
   let sshd: TestSshd | undefined;
   let env: E2eEnv | undefined;
   let arrivals: ArrivalCounter | undefined;
+  /** SIGTERM -> exit times and what the recoveries did, printed at the end (for the record) */
+  const stopTimes: string[] = [];
+  const notes: string[] = [];
+
+  let title = '';
+  beforeEach(function () {
+    title = (this.currentTest?.title ?? '').slice(0, 40);
+  });
+  after(function () {
+    if (stopTimes.length) console.log(`      SIGTERM -> exit: ${stopTimes.join('; ')}`);
+    for (const n of notes) console.log(`      ${n}`);
+  });
 
   before(function () {
     const why = sshdUnavailableReason();
@@ -121,14 +133,21 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       const j = JSON.parse(fs.readFileSync(path.join(env!.dataDir, 'archive', mf.path), 'utf8')) as { messages?: { fcn: string }[] };
       for (const m of j.messages ?? []) archived.set(m.fcn, (archived.get(m.fcn) ?? 0) + 1);
     }
-    expect(msgs.filter((m) => archived.get(m.fcn) !== 1).map((m) => `${m.fcn}: in ${archived.get(m.fcn) ?? 0} batch manifests`)).to.deep.equal([]);
+    const badArchive = msgs.filter((m) => archived.get(m.fcn) !== 1).map((m) => `${m.fcn} (batch ${m.batch_id}): in ${archived.get(m.fcn) ?? 0} batch manifests`);
+    expect(badArchive.slice(0, 10), `${badArchive.length} sent message(s) not archived exactly once`).to.deep.equal([]);
     expect(env!.ledger((db) => count(db, 'SELECT count(*) AS n FROM batches WHERE finished_at IS NULL')), 'open batches').to.equal(0);
 
     expect(env!.filesUnder('work'), 'work/').to.deep.equal([]);
   }
 
   async function waitAllSent(n: number, timeoutMs = 60_000): Promise<void> {
-    await env!.waitLedger(`${n} messages SENT`, (db) => inState(db, 'SENT') === n && count(db, 'SELECT count(*) AS n FROM messages') === n, timeoutMs, 100);
+    // and the batch that sent the last of them finished (archived) too
+    await env!.waitLedger(
+      `${n} messages SENT and their batches finished`,
+      (db) => inState(db, 'SENT') === n && count(db, 'SELECT count(*) AS n FROM messages') === n && count(db, 'SELECT count(*) AS n FROM batches WHERE finished_at IS NULL') === 0,
+      timeoutMs,
+      100,
+    );
   }
 
   /** drop `files` files of `per` documents each, named <prefix>-<i>.txt */
@@ -156,6 +175,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
   }
 
   function expectCleanStop(exit: Awaited<ReturnType<DaemonProcess['terminate']>>, d: DaemonProcess): void {
+    stopTimes.push(`${exit ? `${exit.ms} ms, code ${exit.code}` : 'no exit'} (${title})`);
     expect(exit, `the daemon did not exit within 20 s of SIGTERM\n${d.tail()}`).to.not.equal(null);
     expect(exit!.signal, 'killed by a signal').to.equal(null);
     expect(exit!.code, `exit code\n${d.tail()}`).to.equal(0);
@@ -178,12 +198,15 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     await d.waitForLog((l) => l.message === 'batch sent' || l.message === 'batch partial', 10_000);
 
     const msgs = env!.messages();
-    expect(msgs.map((m) => m.fcn)).to.deep.equal(Array.from({ length: 12 }, (_, i) => `E${String(i + 1).padStart(12, '0')}`));
+    // prefix + 12 digits, distinct, increasing in staging order (blocks may leave gaps between files)
+    for (const m of msgs) expect(m.fcn).to.match(/^E\d{12}$/);
+    expect([...msgs.map((m) => m.fcn)].sort()).to.deep.equal(msgs.map((m) => m.fcn));
     expectAllSentExactlyOnce(12);
     const onServer = serverFiles().map((f) => path.join(sshd!.root, 'inbox', f));
     expect(onServer).to.have.length(12);
     expect(xmllintAll(XSD, onServer), 'xmllint --schema MATERIALS_PRODUCED.xsd').to.equal('');
-    for (const f of onServer) expect(fs.readFileSync(f, 'utf8')).to.contain(`<FileControlNumber>${path.basename(f, '.xml')}</FileControlNumber>`);
+    // the name is the message's own FileControlNumber
+    for (const f of onServer) expect(fs.readFileSync(f, 'utf8')).to.contain(`:FileControlNumber>${path.basename(f, '.xml')}</`);
 
     expect(env!.files().map((f) => [f.name, f.state, f.messages])).to.deep.equal([
       ['first.txt', 'CONVERTED', 5],
@@ -270,7 +293,6 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     expect(env!.ledger((db) => count(db, `SELECT count(*) AS n FROM transitions WHERE from_state = 'SENDING' AND to_state = 'STAGED'`))).to.be.above(0);
     await sshd!.start();
     await waitAllSent(n, 90_000);
-    await delay(300); // the batch summary and archive after the last SENT
     expectAllSentExactlyOnce(n);
     expect(d.find('backoff cleared'), 'the backoff was cleared after the server came back').to.not.equal(undefined);
     expectCleanStop(await d.terminate(), d);
@@ -303,8 +325,11 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     await second.ready();
     await waitAllSent(n, 90_000);
     await second.waitForLog('recovery: messages left SENDING by an earlier cycle', 5_000);
-    await delay(300); // the batch summary and archive after the last SENT
     expectAllSentExactlyOnce(n);
+    notes.push(
+      `kill -9 during a batch: ${sendingAtKill} left SENDING; recovery found ${second.count('found on server after restart')} on the server, ` +
+        `put ${second.count('message back to STAGED (recovery)')} back to STAGED; ${second.count((l) => l.outcome === 'already-present')} uploads found their final name present`,
+    );
     // same FileControlNumber for every document as before the crash: nothing re-allocated
     const after = env!.messages();
     expect(after.filter((m) => fcnsBefore.get(m.reference_doc) !== m.fcn).map((m) => m.reference_doc)).to.deep.equal([]);
@@ -317,7 +342,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
   });
 
   it('5. kill -9 during intake of a 20,000-message file, then a restart: converted exactly once, no orphans, no duplicates', async function () {
-    this.timeout(180_000);
+    this.timeout(300_000);
     const N = 20_000;
     await setup({ schedule: NEVER }); // intake only: nothing is sent in this test
     const first = env!.start();
@@ -342,7 +367,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
 
     const second = env!.start();
     await second.waitForLog('resuming a file left in work/ by an earlier run', 30_000);
-    await waitConverted(1, 150_000);
+    await waitConverted(1, 240_000);
     await second.waitForLog((l) => l.message === 'file converted', 10_000);
 
     const files = env!.files();
@@ -409,12 +434,11 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       const second = env!.start();
       await second.ready();
       await waitAllSent(n, 60_000);
-      await delay(300);
       expectAllSentExactlyOnce(n);
       expectCleanStop(await second.terminate(), second);
     });
 
-    it('while an upload hangs on a frozen server (timeoutMs 30 s): exit 0 within 15 s; restart + a cycle leave nothing SENDING', async function () {
+    it('while an upload hangs on a frozen server (timeoutMs 30 s): exit 0 within 15 s, nothing left SENDING; a restart sends the rest exactly once', async function () {
       this.timeout(120_000);
       await setup({ timeoutMs: 30_000 }, true);
       const first = env!.start();
@@ -426,12 +450,65 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       const exit = await first.terminate();
       sshd!.thaw();
       expectCleanStop(exit, first);
+      // the in-flight uploads were abandoned: their messages back to STAGED, not left SENDING
+      const states = env!.messageStates();
+      expect(states.SENDING ?? 0, `left SENDING after the stop: ${JSON.stringify(states)}`).to.equal(0);
+      expect(first.find('stop: abandoning the in-flight uploads'), 'the upload hung until the grace time ran out').to.not.equal(undefined);
       const second = env!.start();
       await second.ready();
       await waitAllSent(n, 60_000);
-      await delay(300);
       expectAllSentExactlyOnce(n);
       expectCleanStop(await second.terminate(), second);
+    });
+
+    // KNOWN BUG (src/flatfile/lines.ts + src/intake/translate.ts, src/daemon.ts, src/cli/run.ts):
+    // readLines reads 1 MiB chunks and translateFile processes a whole chunk (~10,000 messages:
+    // map, render, validate, write, insert) in microtasks that run right after the read
+    // callback, so the event loop does not turn for seconds at a time and the SIGTERM handler
+    // runs only when the conversion is done (observed: the "stopping" line 19.6-22.4 s after the
+    // SIGTERM). And once noticed, stop() still waits for the file in progress (watcher.stop
+    // awaits its queue), while run.ts's 12 s STOP_DEADLINE only logs and returns: it does not
+    // end the process, which lives until the conversion is done. Observed: exit 0 about 20-23 s
+    // after SIGTERM for a 20,000-message file. Expected (product.md 5): exit within 15 s;
+    // abandoning the conversion is safe (the input stays in work/ and is converted again at the
+    // next start, exactly as after kill -9: test 5).
+    it('while a 20,000-message file is being converted: exit 0 within 15 s, the file resumable [KNOWN BUG: fails, exit ~21 s]', async function () {
+      this.timeout(240_000);
+      const N = 20_000;
+      await setup({ schedule: NEVER });
+      const d = env!.start();
+      await d.ready();
+      env!.drop('big.txt', producedFile(refs('TBIG', N), 'EXP-TBIG'));
+      await env!.waitLedger(
+        'the big file being converted',
+        (db) => count(db, `SELECT count(*) AS n FROM files WHERE state = 'RECEIVED'`) === 1 && count(db, 'SELECT count(*) AS n FROM messages') >= 500,
+        60_000,
+        20,
+      );
+      const sigAt = Date.now();
+      const exit = await d.terminate(120_000);
+      const stopping = d.find((l) => l.message === 'stopping');
+      const noticedAfter = stopping?.timestamp ? Date.parse(stopping.timestamp) - sigAt : null;
+      const files = env!.files();
+      expect(files).to.have.length(1);
+      const f = files[0]!;
+      // consistent whichever way it stopped: converted with all its messages, or still RECEIVED
+      // with its input in work/ (resumed at the next start) and nothing visible of it
+      if (f.state === 'CONVERTED') {
+        expect(f.messages).to.equal(N);
+        expect(env!.filesUnder('work')).to.deep.equal([]);
+      } else {
+        expect(f.state).to.equal('RECEIVED');
+        expect(env!.filesUnder('work'), 'the input kept in work/').to.have.length(1);
+        expect(fs.readdirSync(env!.inbound)).to.deep.equal([]);
+      }
+      expect(env!.messageStates().SENDING ?? 0).to.equal(0);
+      stopTimes.push(`${exit ? `${exit.ms} ms, code ${exit.code}` : 'no exit within 120 s'} (${title})`);
+      expect(exit, 'exited at all (within 120 s)').to.not.equal(null);
+      expect(exit!.code, `exit code\n${d.tail()}`).to.equal(0);
+      // a fix may abandon the conversion at the stop deadline ("stop deadline reached"): fine,
+      // as long as the exit comes within 15 s and the file is left resumable (checked above)
+      expect(exit!.ms, `ms from SIGTERM to exit (the daemon logged "stopping" only ${noticedAfter} ms after the SIGTERM)`).to.be.below(STOP_LIMIT_MS);
     });
   });
 });

@@ -85,6 +85,8 @@ describe('intake (real files, real ledger)', function () {
     expect((daemon.db.prepare('SELECT count(*) AS n FROM files').get() as { n: number }).n).to.equal(2000);
     expect(stagedCount()).to.equal(2000);
     expect((daemon.db.prepare('SELECT count(DISTINCT fcn) AS n FROM messages').get() as { n: number }).n).to.equal(2000);
+    // numbers reserved in blocks but not handed out go back: no gaps between files
+    expect((daemon.db.prepare('SELECT max(fcn) AS m FROM messages').get() as { m: string }).m).to.equal('T000000002000');
   });
 
   it('puts a bad file into error/ with both reports and stages nothing of it', async () => {

@@ -23,9 +23,11 @@ export async function run(config: Config): Promise<number> {
     ackPollService({ endpoint }),
   ];
   const daemon = await startDaemon(config, logger, services);
+  // `on`, not `once`: under `npm start` the signal can arrive twice (the process group's and
+  // npm's forward), and a second one must not hit Node's default handler mid-stop
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
   logger.info('stopping', { signal });
   const started = Date.now();

@@ -138,6 +138,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
       },
     });
     ledger.insertMessages(pending);
+    allocator.release();
     header = result.header;
     errors = result.errors;
     count = result.messages;

@@ -133,6 +133,11 @@ export class Ledger {
     }).immediate();
   }
 
+  /** Sets the sequence back from `reservedUpTo` to `usedUpTo`, only if it still stands at `reservedUpTo`. */
+  releaseSequence(reservedUpTo: number, usedUpTo: number): void {
+    this.db.prepare(`UPDATE sequences SET value = ? WHERE name = 'fcn' AND value = ?`).run(usedUpTo, reservedUpTo);
+  }
+
   // ---- messages of a file in conversion ----------------------------------------------
 
   insertMessages(list: NewMessage[]): void {
@@ -265,5 +270,13 @@ export class FcnAllocator {
       this.end = this.next + this.block;
     }
     return formatControlNumber(this.prefix, this.next++);
+  }
+
+  /** Gives the numbers reserved but never handed out back, when nobody reserved after us, so
+   * operators see no gaps between files in the usual case. Handed-out numbers stay used. */
+  release(): void {
+    if (this.next >= this.end) return;
+    this.ledger.releaseSequence(this.end - 1, this.next - 1);
+    this.next = this.end = 0;
   }
 }
