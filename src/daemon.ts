@@ -32,7 +32,8 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   const db = openLedger(path.join(config.dataDir, 'ledger.sqlite'));
   const ledger = new Ledger(db);
   const archive = new Archive(d.archive, db);
-  const deps = { config, ledger, archive, logger };
+  const stopping = new AbortController();
+  const deps = { config, ledger, archive, logger, signal: stopping.signal };
 
   // Crash recovery first: what a kill -9 left behind is finished before new work starts.
   const orphans = sweepOrphanOutbox(config, ledger);
@@ -65,6 +66,9 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     archive,
     watcher,
     async stop() {
+      // a conversion in progress is abandoned, not finished: its file stays in work/ and is
+      // converted again, from the start, at the next start
+      stopping.abort();
       await Promise.all([watcher.stop(), ...services.map((s) => s.stop())]);
       db.close();
     },

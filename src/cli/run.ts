@@ -36,8 +36,13 @@ export async function run(config: Config): Promise<number> {
     new Promise<boolean>((r) => setTimeout(() => r(true), STOP_DEADLINE_MS).unref()),
   ]);
   await embedded?.sandbox.close();
-  if (timedOut) logger.warn('stop deadline reached; work in progress is resumed at the next start', { afterMs: Date.now() - started });
-  else logger.info('stopped', { durationMs: Date.now() - started });
+  if (timedOut) {
+    // the ledger is consistent at every commit; what was in flight is resumed at the next start
+    logger.error('stop deadline reached; exiting with work in progress, resumed at the next start', { afterMs: Date.now() - started });
+    await flushLogger();
+    process.exit(EXIT.FAILED);
+  }
+  logger.info('stopped', { durationMs: Date.now() - started });
   await flushLogger();
   return EXIT.OK;
 }

@@ -18,6 +18,8 @@ export interface IntakeDeps {
   ledger: Ledger;
   archive: Archive;
   logger: Logger;
+  /** aborts a conversion in progress (shutdown); the file stays in work/ for the next start */
+  signal?: AbortSignal;
 }
 
 export interface ClaimedFile {
@@ -108,6 +110,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
     const rules = historyRules(ledger, config);
     let pending: NewMessage[] = [];
     const result = await translateFile(c.workPath, {
+      signal: deps.signal,
       config,
       layout: c.inbound.layout,
       fixed: { messageType: c.inbound.messageType, partner: c.inbound.partner },

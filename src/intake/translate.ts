@@ -55,6 +55,8 @@ export interface TranslateOptions {
   check?(m: MappedMessage, header: FileHeader, bodyHash: string): InputError[];
   /** each validated message, in file order, only while the file has no error */
   onMessage(m: TranslatedMessage): void | Promise<void>;
+  /** a stop (SIGTERM) abandons the conversion: translateFile rejects with an AbortError */
+  signal?: AbortSignal;
 }
 
 export interface TranslateResult {
@@ -100,6 +102,10 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     }
     if (errors.count) return;
     for (const m of batch) await opts.onMessage(m);
+    // let timers and signal handlers run between chunks: a big file must not hold the
+    // process deaf for seconds (a SIGTERM is answered within 15 s, product.md 5)
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    opts.signal?.throwIfAborted();
   };
 
   const finishGroup = async () => {
@@ -142,6 +148,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
   };
 
   for await (const batch of readLines(file, layout.encoding, config.maxLineBytes)) {
+    opts.signal?.throwIfAborted();
     for (const item of batch) {
       if (!isInputError(item) && item.text.trim() === '') continue;
       nonBlank++;

@@ -166,7 +166,10 @@ export class DropFolderWatcher {
     this.queued++;
     this.queue = this.queue
       .then(() => this.opts.onClaimed({ workPath, name, inbound }))
-      .catch((e) => this.opts.logger.error('intake failed; the file stays in work/ and is retried at the next start', { workPath, error: (e as Error).stack ?? String(e) }))
+      .catch((e) => {
+        if ((e as Error).name === 'AbortError') this.opts.logger.warn('conversion abandoned by the stop; the file stays in work/ and is converted at the next start', { workPath });
+        else this.opts.logger.error('intake failed; the file stays in work/ and is retried at the next start', { workPath, error: (e as Error).stack ?? String(e) });
+      })
       .finally(() => this.queued--);
   }
 }
