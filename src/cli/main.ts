@@ -1,18 +1,8 @@
-// The command line: `tlbridge <command> [options]` (product.md 4).
+// The command line: `tlbridge <command> [options]` (product.md 4). Each command's module is
+// loaded when it runs: `convert` need not pay for the daemon's SSH, SQLite and watcher code.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { checkConfig } from './check-config.js';
-import { convert } from './convert.js';
-import { audit } from './audit.js';
-import { messages } from './messages.js';
-import { resend } from './resend.js';
-import { status } from './status.js';
-import { reprocess } from './reprocess.js';
-import { run } from './run.js';
-import { sendNow } from './send-now.js';
-import { pollAcksCommand } from '../acks/cli.js';
 import { EXIT, processIo, UsageError, type Io } from './io.js';
-import { sandbox } from '../sandbox/cli.js';
 
 const USAGE = `usage: tlbridge <command> [--config PATH] [options]
 commands:
@@ -46,58 +36,58 @@ function parse(args: string[], options: Options = {}) {
 }
 
 const COMMANDS: Record<string, Handler> = {
-  'check-config': (args, io) => {
+  'check-config': async (args, io) => {
     const { values, positionals } = parse(args);
     if (positionals.length) throw new UsageError(`check-config takes no arguments`);
-    return checkConfig(values.config as string | undefined, io);
+    return (await import('./check-config.js')).checkConfig(values.config as string | undefined, io);
   },
-  convert: (args, io) => {
+  convert: async (args, io) => {
     const { values, positionals } = parse(args, { layout: { type: 'string' }, out: { type: 'string' } });
     const config = loadConfig(values.config as string | undefined);
-    return convert(config, { files: positionals, layout: values.layout as string | undefined, out: (values.out as string | undefined) ?? '.' }, io);
+    return (await import('./convert.js')).convert(config, { files: positionals, layout: values.layout as string | undefined, out: (values.out as string | undefined) ?? '.' }, io);
   },
-  status: (args, io) => {
+  status: async (args, io) => {
     const { values, positionals } = parse(args, { json: { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`status takes no arguments`);
-    return status(loadConfig(values.config as string | undefined), { json: values.json === true }, io);
+    return (await import('./status.js')).status(loadConfig(values.config as string | undefined), { json: values.json === true }, io);
   },
-  messages: (args, io) => {
+  messages: async (args, io) => {
     const { values, positionals } = parse(args, { state: { type: 'string' }, partner: { type: 'string' }, json: { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`messages takes no arguments`);
     const opts = { state: values.state as string | undefined, partner: values.partner as string | undefined, json: values.json === true };
-    return messages(loadConfig(values.config as string | undefined), opts, io);
+    return (await import('./messages.js')).messages(loadConfig(values.config as string | undefined), opts, io);
   },
-  'poll-acks': (args, io) => {
+  'poll-acks': async (args, io) => {
     const { values, positionals } = parse(args, { partner: { type: 'string' } });
     if (positionals.length) throw new UsageError(`poll-acks takes no arguments`);
-    return pollAcksCommand(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
+    return (await import('../acks/cli.js')).pollAcksCommand(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
   },
-  resend: (args, io) => {
+  resend: async (args, io) => {
     const { values, positionals } = parse(args, { reason: { type: 'string' } });
     if (positionals.length > 1) throw new UsageError(`resend takes one MESSAGE_ID`);
-    return resend(loadConfig(values.config as string | undefined), { id: positionals[0], reason: values.reason as string | undefined }, io);
+    return (await import('./resend.js')).resend(loadConfig(values.config as string | undefined), { id: positionals[0], reason: values.reason as string | undefined }, io);
   },
-  reprocess: (args, io) => {
+  reprocess: async (args, io) => {
     const { values, positionals } = parse(args, { reason: { type: 'string' }, force: { type: 'boolean' } });
     if (positionals.length !== 1) throw new UsageError(`reprocess takes one ERROR_FILE`);
-    return reprocess(loadConfig(values.config as string | undefined), { file: positionals[0], reason: values.reason as string | undefined, force: values.force === true }, io);
+    return (await import('./reprocess.js')).reprocess(loadConfig(values.config as string | undefined), { file: positionals[0], reason: values.reason as string | undefined, force: values.force === true }, io);
   },
-  'send-now': (args, io) => {
+  'send-now': async (args, io) => {
     const { values, positionals } = parse(args, { partner: { type: 'string' } });
     if (positionals.length) throw new UsageError(`send-now takes no arguments`);
-    return sendNow(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
+    return (await import('./send-now.js')).sendNow(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
   },
-  run: (args) => {
+  run: async (args) => {
     const { values, positionals } = parse(args);
     if (positionals.length) throw new UsageError(`run takes no arguments`);
-    return run(loadConfig(values.config as string | undefined));
+    return (await import('./run.js')).run(loadConfig(values.config as string | undefined));
   },
-  audit: (args, io) => {
+  audit: async (args, io) => {
     const { values, positionals } = parse(args);
     const [sub, ...rest] = positionals;
-    return audit(loadConfig(values.config as string | undefined), { sub, rest }, io);
+    return (await import('./audit.js')).audit(loadConfig(values.config as string | undefined), { sub, rest }, io);
   },
-  sandbox: (args, io) => {
+  sandbox: async (args, io) => {
     const { values, positionals } = parse(args, {
       port: { type: 'string' },
       dir: { type: 'string' },
@@ -106,7 +96,7 @@ const COMMANDS: Record<string, Handler> = {
     });
     if (positionals.length) throw new UsageError(`sandbox takes no arguments`);
     const str = (k: string) => values[k] as string | undefined;
-    return sandbox(loadConfig(str('config')), { port: str('port'), dir: str('dir'), rejectRate: str('reject-rate'), ackDelay: str('ack-delay') }, io);
+    return (await import('../sandbox/cli.js')).sandbox(loadConfig(str('config')), { port: str('port'), dir: str('dir'), rejectRate: str('reject-rate'), ackDelay: str('ack-delay') }, io);
   },
 };
 
