@@ -10,6 +10,8 @@ export const processIo: Io = {
 };
 
 /** A wrong command line: exit 2 (product.md 4). */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;

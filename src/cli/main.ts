@@ -1,7 +1,7 @@
 // The command line: `tlbridge <command> [options]` (product.md 4). Each command's module is
 // loaded when it runs: `convert` need not pay for the daemon's SSH, SQLite and watcher code.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { EXIT, processIo, UsageError, type Io } from './io.js';
 
 const USAGE = `usage: tlbridge <command> [--config PATH] [options]
@@ -114,12 +114,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   try {
     return await handler(rest, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`tlbridge ${command}: ${e.message}`);
+    // by name, not instanceof: a command module loaded with import() may see its own copy of
+    // these classes under some loaders (tsx inside mocha does)
+    if ((e as Error)?.name === 'UsageError') {
+      io.err(`tlbridge ${command}: ${(e as Error).message}`);
       return EXIT.USAGE;
     }
-    if (e instanceof ConfigError) {
-      io.err(e.message);
+    if ((e as Error)?.name === 'ConfigError') {
+      io.err((e as Error).message);
       return EXIT.USAGE;
     }
     throw e;

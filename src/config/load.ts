@@ -15,6 +15,7 @@ import { resolveMessageTypes, type MessageTypeInfo, type MessageTypeName } from 
 export const BUILTIN_LAYOUTS: Readonly<Record<string, Layout>> = { [erpDelimited.name]: erpDelimited, [erpFixed.name]: erpFixed };
 
 export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
   constructor(
     readonly file: string,
     readonly problems: string[],
