@@ -36,12 +36,16 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
       failed = true;
       continue;
     }
-    const written: number[] = [];
+    // this file's numbers run from firstSeq to seq, minus names that already existed: two
+    // numbers instead of a list, so a million-message file costs no memory here
+    const firstSeq = seq + 1;
     const fcnOf = (n: number) => formatControlNumber(config.sender.controlNumberPrefix, n);
+    const ours = function* () {
+      for (let n = firstSeq; n <= seq; n++) if (!existing.has(`${fcnOf(n)}.xml`)) yield n;
+    };
     const allocate = () => {
       do seq++;
       while (existing.has(`${fcnOf(seq)}.xml`));
-      written.push(seq);
       return fcnOf(seq);
     };
     let outputs = 0;
@@ -57,14 +61,14 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
     if (result.errors.length) {
       failed = true;
       // the file is the unit: what was written before a later problem showed goes again
-      for (const n of written) fs.rmSync(path.join(args.out, `${fcnOf(n)}.xml`), { force: true });
+      for (const n of ours()) fs.rmSync(path.join(args.out, `${fcnOf(n)}.xml`), { force: true });
       for (const e of result.errors) io.err(`${file}: ${formatInputError(e)}`);
       io.out(`${file}: FAILED, ${result.errors.length} problem(s), nothing written`);
       continue;
     }
     const h = result.header!;
-    const first = fcnOf(written[0]!);
-    const range = outputs > 1 ? `${first}.xml .. ${fcnOf(written.at(-1)!)}.xml` : `${first}.xml`;
+    const first = fcnOf(ours().next().value!);
+    const range = outputs > 1 ? `${first}.xml .. ${fcnOf(seq)}.xml` : `${first}.xml`;
     io.out(`${file}: ${outputs} ${h.messageType} message(s) for ${h.partner} (ERP file ${h.erpFileId}) -> ${path.join(args.out, range)}`);
   }
   return failed ? EXIT.FAILED : EXIT.OK;
