@@ -151,6 +151,7 @@ interface SftpInternals {
 const TRANSFER_CHUNK = 64 * 1024;
 
 export class SftpSession {
+  private readonly knownDirs = new Set<string>();
   private readonly ep: SftpEndpoint;
   private readonly allowed: string[];
   private readonly context: string;
@@ -227,7 +228,12 @@ export class SftpSession {
     const tempPath = finalPath + this.ep.tempSuffix;
     return this.exclusive(async () => {
       await this.mkdirpRaw(dir);
-      await this.putRaw(data, tempPath);
+      try {
+        await this.putRaw(data, tempPath);
+      } catch (e) {
+        this.knownDirs.delete(dir);
+        throw e;
+      }
       const written = await this.statRaw(tempPath);
       if (!written || written.size !== data.length) {
         await this.removeRaw(tempPath, true).catch(() => undefined);
@@ -490,6 +496,14 @@ export class SftpSession {
 
   private async mkdirpRaw(dir: string): Promise<void> {
     if (dir === '' || dir === '/' || dir === '.') return;
+    // a folder this session has seen is not asked for again: one round trip less per upload
+    // (forgotten when an upload into it fails, in case it was removed meanwhile)
+    if (this.knownDirs.has(dir)) return;
+    await this.mkdirpUncached(dir);
+    this.knownDirs.add(dir);
+  }
+
+  private async mkdirpUncached(dir: string): Promise<void> {
     const whole = await this.statRaw(dir);
     if (whole) {
       if (whole.type === 'dir') return;
