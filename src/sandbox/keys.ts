@@ -67,12 +67,17 @@ function loadOrCreateKey(file: string, comment: string): { privateKey: string; p
     return { privateKey: text, parsed };
   }
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  writeAtomic(file, pair.private, 0o600);
-  writeAtomic(`${file}.pub`, pair.public.trim() + '\n', 0o644);
-  const parsed = parseOneKey(pair.private);
-  if (!parsed) throw new Error(`ssh2 cannot read the key it just generated (${file})`);
-  return { privateKey: pair.private, parsed };
+  // ssh2 1.17's generateKeyPairSync('ed25519') now and then (~0.5%, measured) writes a key its
+  // own parseKey calls malformed: make another, and keep only one that reads back
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const parsed = parseOneKey(pair.private);
+    if (!parsed) continue;
+    writeAtomic(file, pair.private, 0o600);
+    writeAtomic(`${file}.pub`, pair.public.trim() + '\n', 0o644);
+    return { privateKey: pair.private, parsed };
+  }
+  throw new Error(`ssh2 cannot read the keys it generates (${file})`);
 }
 
 function publicLine(k: ParsedKey, comment: string): string {
