@@ -3,16 +3,18 @@
 import { ackPollService } from '../acks/scheduler.js';
 import { startSchedulers } from '../batch/scheduler.js';
 import type { Config } from '../config/load.js';
-import { startDaemon, type ServiceStarter } from '../daemon.js';
-import { createLogger, flushLogger } from '../log.js';
+import { startDaemon, type Daemon, type ServiceStarter } from '../daemon.js';
+import { createLogger, flushLogger, type Logger } from '../log.js';
 import { startEmbeddedSandbox } from '../sandbox/embedded.js';
+import type { Sandbox } from '../sandbox/server.js';
 import { EXIT } from './io.js';
 
 const STOP_DEADLINE_MS = 12_000;
 
-export async function run(config: Config): Promise<number> {
-  const logger = createLogger(config.log.level);
-  // the sandbox first and stopped last: in-flight uploads to it finish before it goes away
+/** The running service without the signal wait: the embedded sandbox first (when a partner
+ * has `sftp.host: embedded`) and stopped last, so in-flight uploads to it finish before it goes
+ * away; then the daemon with the batch schedulers and the ack pollers, handed its endpoint. */
+export async function startService(config: Config, logger: Logger): Promise<{ daemon: Daemon; sandbox?: Sandbox }> {
   const embedded = await startEmbeddedSandbox(config, logger);
   const endpoint = embedded?.endpoint;
   const services: ServiceStarter[] = [
@@ -22,7 +24,17 @@ export async function run(config: Config): Promise<number> {
     },
     ackPollService({ endpoint }),
   ];
-  const daemon = await startDaemon(config, logger, services);
+  try {
+    return { daemon: await startDaemon(config, logger, services), ...(embedded ? { sandbox: embedded.sandbox } : {}) };
+  } catch (e) {
+    await embedded?.sandbox.close();
+    throw e;
+  }
+}
+
+export async function run(config: Config): Promise<number> {
+  const logger = createLogger(config.log.level);
+  const { daemon, sandbox } = await startService(config, logger);
   // `on`, not `once`: under `npm start` the signal can arrive twice (the process group's and
   // npm's forward), and a second one must not hit Node's default handler mid-stop
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -35,7 +47,7 @@ export async function run(config: Config): Promise<number> {
     daemon.stop().then(() => false),
     new Promise<boolean>((r) => setTimeout(() => r(true), STOP_DEADLINE_MS).unref()),
   ]);
-  await embedded?.sandbox.close();
+  await sandbox?.close();
   if (timedOut) {
     // the ledger is consistent at every commit; what was in flight is resumed at the next start
     logger.error('stop deadline reached; exiting with work in progress, resumed at the next start', { afterMs: Date.now() - started });

@@ -11,12 +11,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ackPollService } from '../../src/acks/scheduler.js';
-import { startSchedulers } from '../../src/batch/scheduler.js';
+import { startService } from '../../src/cli/run.js';
 import type { Config } from '../../src/config/load.js';
-import { startDaemon, type Daemon, type ServiceStarter } from '../../src/daemon.js';
+import type { Daemon } from '../../src/daemon.js';
 import type { Logger } from '../../src/log.js';
-import { startEmbeddedSandbox } from '../../src/sandbox/embedded.js';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -328,35 +326,19 @@ export interface InProcessDaemon {
 }
 
 /**
- * The daemon of src/cli/run.ts without the signal wait: the embedded sandbox first (when a
- * partner has `sftp.host: embedded`), then startDaemon with the batch schedulers and the ack
- * pollers as services, handed the sandbox's endpoint.
+ * The daemon exactly as `tlbridge run` starts it (src/cli/run.ts startService), without the
+ * signal wait.
  */
 export async function startLikeRun(config: Config, logger: Logger): Promise<InProcessDaemon> {
-  const embedded = await startEmbeddedSandbox(config, logger);
-  const endpoint = embedded?.endpoint;
-  const services: ServiceStarter[] = [
-    (ctx) => {
-      const s = startSchedulers({ db: ctx.db, config: ctx.config, archive: ctx.archive, logger: ctx.logger, endpoint });
-      return { name: 'batch', stop: () => s.stop() };
-    },
-    ackPollService({ endpoint }),
-  ];
-  let daemon: Daemon;
-  try {
-    daemon = await startDaemon(config, logger, services);
-  } catch (e) {
-    await embedded?.sandbox.close();
-    throw e;
-  }
+  const { daemon, sandbox } = await startService(config, logger);
   let stopping: Promise<void> | null = null;
   return {
     daemon,
-    sandboxDir: embedded?.sandbox.dir,
+    sandboxDir: sandbox?.dir,
     stop() {
       stopping ??= (async () => {
         await daemon.stop();
-        await embedded?.sandbox.close();
+        await sandbox?.close();
       })();
       return stopping;
     },
