@@ -6,26 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
 import { nextCronRun } from '../src/cli/status.js';
 import { Archive } from '../src/archive/archive.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
 import { createLogger, flushLogger, memoryLogger, redact, withFields } from '../src/log.js';
+import { runCli } from './support/cli.js';
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function run(args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (l) => void out.push(l), err: (l) => void err.push(l) };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const run = runCli;
 
 const FILE_STATES = ['RECEIVED', 'CONVERTED', 'FAILED', 'DUPLICATE'];
 const MESSAGE_STATES = ['STAGED', 'SENDING', 'SENT', 'ACCEPTED', 'REJECTED', 'HELD', 'CANCELLED'];

@@ -4,23 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
 import { DEFAULT_CONFIG, INVALID_DIR, ROOT, VALID_DIR, fixtureFiles, layoutOf } from './support/fixtures.js';
+import { runCli, type CliRun as Run } from './support/cli.js';
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function run(args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (l) => void out.push(l), err: (l) => void err.push(l) };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const run = runCli;
 
 const fcnName = (n: number) => `C${String(n).padStart(12, '0')}.xml`;
 

@@ -1,0 +1,17 @@
+// Runs a tlbridge command in-process and keeps what it printed.
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+
+export interface CliRun {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+export async function runCli(args: string[]): Promise<CliRun> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (l) => void out.push(l), err: (l) => void err.push(l) };
+  const code = await main(args, io);
+  return { code, out, err };
+}
