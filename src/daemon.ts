@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from './archive/archive.js';
 import type { Config } from './config/load.js';
-import { dirs, processClaimed, sweepOrphanOutbox } from './intake/intake.js';
+import { dataPaths } from './config/paths.js';
+import { processClaimed, sweepOrphanOutbox } from './intake/intake.js';
 import { DropFolderWatcher, nameFromWorkPath } from './intake/watcher.js';
 import { openLedger, type Db } from './ledger/db.js';
 import { Ledger } from './ledger/ledger.js';
@@ -27,9 +28,9 @@ export interface Daemon {
 export type ServiceStarter = (ctx: { config: Config; db: Db; ledger: Ledger; archive: Archive; logger: Logger }) => Promise<Service> | Service;
 
 export async function startDaemon(config: Config, logger: Logger, extra: ServiceStarter[] = []): Promise<Daemon> {
-  const d = dirs(config);
+  const d = dataPaths(config);
   for (const dir of [config.dataDir, d.work, d.error, d.outbox, d.archive]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-  const db = openLedger(path.join(config.dataDir, 'ledger.sqlite'));
+  const db = openLedger(d.ledger);
   const ledger = new Ledger(db);
   const archive = new Archive(d.archive, db);
   const stopping = new AbortController();

@@ -9,7 +9,7 @@ import { isAckName, afterReadOf } from '../src/acks/poll.js';
 import { ackInstant, classify, parseAck, type AckParseOptions } from '../src/acks/parse.js';
 import { flagOverdue, isOverdue } from '../src/acks/overdue.js';
 import { startAckPollers, startAckPollService } from '../src/acks/scheduler.js';
-import { tryAcquirePartnerLock } from '../src/batch/lock.js';
+import { tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
 import { main } from '../src/cli/main.js';
 import { memoryLogger } from '../src/log.js';
 import type { Io } from '../src/cli/io.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Archive, type Manifest } from '../src/archive/archive.js';
-import { processStartTime, partnerLockRow, tryAcquirePartnerLock } from '../src/batch/lock.js';
+import { processStartTime, partnerLockRow, tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
 import { runBatchCycle, type BatchCycleResult, type CycleLogger } from '../src/batch/cycle.js';
 import { startSchedulers } from '../src/batch/scheduler.js';
 import { loadConfig, type Config } from '../src/config/load.js';
@@ -601,7 +601,7 @@ describe('batch: cycles against a real OpenSSH sshd', function () {
       script,
       [
         `import { openLedger } from ${url('src/ledger/db.ts')};`,
-        `import { tryAcquirePartnerLock } from ${url('src/batch/lock.ts')};`,
+        `import { tryAcquirePartnerLock } from ${url('src/ledger/partner-lock.ts')};`,
         `const db = openLedger(process.argv[2]);`,
         `const r = tryAcquirePartnerLock(db, process.argv[3]);`,
         `console.log(r.acquired ? 'locked' : 'busy');`,

@@ -3,12 +3,11 @@
 // from sent_at; here it is logged once per message (warn), and messages.overdue_logged_at
 // remembers that it was (a resend clears it, so a resent message can be overdue again).
 import type { Config } from '../config/load.js';
+import { DEFAULT_ACK_DEADLINE_MINUTES } from '../config/schema.js';
 import { nowIso, type Db } from '../ledger/db.js';
 import { VISIBLE } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 
-/** The schema's default, for messages of a partner that is no longer configured. */
-const DEFAULT_ACK_DEADLINE_MINUTES = 240;
 
 export interface OverdueMessage {
   messageId: number;
@@ -25,9 +24,15 @@ export function isOverdue(sentAt: string | Date, deadlineMinutes: number, now: D
   return now.getTime() - sent > deadlineMinutes * 60_000;
 }
 
+/** The partner's deadline; the schema's default for messages of a partner no longer configured. */
 export function deadlineMinutesOf(config: Pick<Config, 'partners'>, partner: string): number {
   const p = Object.prototype.hasOwnProperty.call(config.partners, partner) ? config.partners[partner] : undefined;
   return p?.ackDeadlineMinutes ?? DEFAULT_ACK_DEADLINE_MINUTES;
+}
+
+/** SENT before this instant and still no ack: overdue (product.md 1). */
+export function overdueCutoff(config: Pick<Config, 'partners'>, partner: string, now: Date): string {
+  return new Date(now.getTime() - deadlineMinutesOf(config, partner) * 60_000).toISOString();
 }
 
 /**

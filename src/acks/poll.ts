@@ -52,7 +52,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Archive } from '../archive/archive.js';
-import { tryAcquirePartnerLock } from '../batch/lock.js';
+import { tryAcquirePartnerLock } from '../ledger/partner-lock.js';
 import type { Config } from '../config/load.js';
 import type { PartnerConfig } from '../config/schema.js';
 import { nowIso, type Db } from '../ledger/db.js';

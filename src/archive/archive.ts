@@ -3,10 +3,11 @@
 // later change, removal or addition shows. The chain's order and head live in the ledger
 // (table manifests), and each manifest is recorded in the same transaction as the ledger
 // change it documents, so the archive and the ledger can never disagree after a crash.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../ledger/db.js';
+import { DIR_MODE, fsyncPath, writeFileDurable } from '../util/durable-file.js';
+import { sha256 } from '../util/sha256.js';
 
 export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator';
 
@@ -31,33 +32,6 @@ export interface Manifest {
   previousManifestSha256: string | null;
   files: ManifestFile[];
   [extra: string]: unknown;
-}
-
-const FILE_MODE = 0o640;
-const DIR_MODE = 0o750;
-
-export function sha256(data: Buffer | string): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
-}
-
-function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writeDurable(file: string, data: Buffer | string): void {
-  const fd = fs.openSync(file, 'w', FILE_MODE);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(file, FILE_MODE); // umask may not widen, but an existing file keeps its old mode
 }
 
 function mkdirs(root: string, rel: string): void {
@@ -100,14 +74,14 @@ export class Archive {
     for (const f of files) {
       if (f.name.includes('/') || f.name === 'manifest.json' || f.name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(f.name)}`);
       const data = f.data ?? fs.readFileSync(f.from!);
-      writeDurable(path.join(abs, f.name), data);
+      writeFileDurable(path.join(abs, f.name), data, { flag: 'w' });
       listed.push({ path: f.name, sha256: sha256(data), bytes: Buffer.byteLength(data) });
     }
     const tx = this.db.transaction(() => {
       const prev = this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined;
       const manifest: Manifest = { kind, id, createdAt, previousManifestSha256: prev?.sha256 ?? null, files: listed, ...extra };
       const text = JSON.stringify(manifest, null, 2) + '\n';
-      writeDurable(path.join(abs, 'manifest.json'), text);
+      writeFileDurable(path.join(abs, 'manifest.json'), text, { flag: 'w' });
       fsyncPath(abs);
       const manifestSha256 = sha256(text);
       this.db

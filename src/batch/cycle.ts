@@ -27,7 +27,7 @@ import type { Db } from '../ledger/db.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { HostKeyMismatchError, SftpTimeoutError, UploadConflictError, type SftpSession } from '../transport/sftp.js';
-import { tryAcquirePartnerLock } from './lock.js';
+import { tryAcquirePartnerLock } from '../ledger/partner-lock.js';
 import { BatchQueries, batchOutcome, type BatchMessageRow } from './queries.js';
 import { errText } from '../util/schedule.js';
 

@@ -6,7 +6,8 @@ import { Archive, type Manifest } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
 import { EXIT, UsageError, type Io } from './io.js';
-import { openForCommand } from './status.js';
+import { dataPaths } from '../config/paths.js';
+import { openForCommand } from '../ledger/open.js';
 
 export function audit(config: Config, opts: { sub?: string; rest: string[] }, io: Io): number {
   if (opts.sub === 'report') throw new UsageError('audit report is not available in this version (product.md 4: later)');
@@ -16,7 +17,7 @@ export function audit(config: Config, opts: { sub?: string; rest: string[] }, io
 }
 
 function verify(config: Config, io: Io): number {
-  const root = path.join(config.dataDir, 'archive');
+  const root = dataPaths(config).archive;
   // no ledger: the chain is empty, and every file in the archive is one it does not know
   const { db, exists } = openForCommand(config, { create: false });
   try {
@@ -25,7 +26,7 @@ function verify(config: Config, io: Io): number {
       return EXIT.OK;
     }
     const problems = new Archive(root, db).verify();
-    if (!exists) problems.unshift(`no ledger at ${path.join(config.dataDir, 'ledger.sqlite')}: the manifest chain is unknown`);
+    if (!exists) problems.unshift(`no ledger at ${dataPaths(config).ledger}: the manifest chain is unknown`);
     if (problems.length) {
       for (const p of problems) io.out(p);
       io.err(`archive NOT intact: ${problems.length} problem(s) in ${root}`);

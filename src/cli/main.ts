@@ -60,7 +60,7 @@ const COMMANDS: Record<string, Handler> = {
   'poll-acks': async (args, io) => {
     const { values, positionals } = parse(args, { partner: { type: 'string' } });
     if (positionals.length) throw new UsageError(`poll-acks takes no arguments`);
-    return (await import('../acks/cli.js')).pollAcksCommand(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
+    return (await import('./poll-acks.js')).pollAcksCommand(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
   },
   resend: async (args, io) => {
     const { values, positionals } = parse(args, { reason: { type: 'string' } });
@@ -96,7 +96,7 @@ const COMMANDS: Record<string, Handler> = {
     });
     if (positionals.length) throw new UsageError(`sandbox takes no arguments`);
     const str = (k: string) => values[k] as string | undefined;
-    return (await import('../sandbox/cli.js')).sandbox(loadConfig(str('config')), { port: str('port'), dir: str('dir'), rejectRate: str('reject-rate'), ackDelay: str('ack-delay') }, io);
+    return (await import('./sandbox.js')).sandbox(loadConfig(str('config')), { port: str('port'), dir: str('dir'), rejectRate: str('reject-rate'), ackDelay: str('ack-delay') }, io);
   },
 };
 

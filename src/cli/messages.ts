@@ -4,7 +4,9 @@ import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
 import { MESSAGE_STATES, VISIBLE, type MessageState } from '../ledger/ledger.js';
 import { EXIT, UsageError, type Io } from './io.js';
-import { openForCommand, overdueCutoff, table } from './status.js';
+import { overdueCutoff } from '../acks/overdue.js';
+import { openForCommand } from '../ledger/open.js';
+import { table } from './table.js';
 
 export interface AckError {
   code: string;

@@ -7,18 +7,19 @@ import path from 'node:path';
 import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import { formatInputError } from '../flatfile/errors.js';
-import { dirs, processClaimed } from '../intake/intake.js';
+import { dataPaths } from '../config/paths.js';
+import { processClaimed } from '../intake/intake.js';
 import { Ledger, type FileRow } from '../ledger/ledger.js';
 import { withOperatorAction } from '../ledger/operator.js';
 import { nullLogger } from '../log.js';
 import { EXIT, UsageError, type Io } from './io.js';
-import { openForCommand } from './status.js';
+import { openForCommand } from '../ledger/open.js';
 
 export async function reprocess(config: Config, opts: { file?: string; reason?: string; force: boolean }, io: Io): Promise<number> {
   if (!opts.file) throw new UsageError('reprocess needs an ERROR_FILE (a file in error/)');
   const reason = opts.reason?.trim();
   if (!reason) throw new UsageError('reprocess needs --reason TEXT (it is recorded with your user name in the ledger and the archive)');
-  const d = dirs(config);
+  const d = dataPaths(config);
   const errorPath = path.resolve(fs.existsSync(opts.file) ? opts.file : path.join(d.error, path.basename(opts.file)));
   if (path.dirname(errorPath) !== path.resolve(d.error) || !fs.existsSync(errorPath)) {
     io.err(`tlbridge reprocess: ${opts.file} is not a file in ${d.error}`);

@@ -8,11 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
+import { dataPaths } from '../config/paths.js';
 import { nowIso } from '../ledger/db.js';
 import { Ledger, VISIBLE } from '../ledger/ledger.js';
 import { withOperatorAction } from '../ledger/operator.js';
 import { EXIT, UsageError, type Io } from './io.js';
-import { ledgerPath, openForCommand } from './status.js';
+import { openForCommand } from '../ledger/open.js';
 
 interface Target {
   id: number;
@@ -35,11 +36,11 @@ export function resend(config: Config, opts: { id?: string; reason?: string }, i
   const { db, exists } = openForCommand(config, { create: false });
   try {
     if (!exists) {
-      io.err(`tlbridge resend: no message ${opts.id}: there is no ledger yet (${ledgerPath(config)})`);
+      io.err(`tlbridge resend: no message ${opts.id}: there is no ledger yet (${dataPaths(config).ledger})`);
       return EXIT.FAILED;
     }
     const ledger = new Ledger(db);
-    const archive = new Archive(path.join(config.dataDir, 'archive'), db);
+    const archive = new Archive(dataPaths(config).archive, db);
     const find = db.prepare(
       `SELECT m.id, m.fcn, m.partner, m.message_type, m.state, m.xml_path, m.xml_sha256 FROM messages m
        WHERE ${VISIBLE} AND (CAST(m.id AS TEXT) = ? OR m.fcn = ?) ORDER BY m.id LIMIT 1`,

@@ -1,12 +1,12 @@
 // `tlbridge send-now [--partner P]`: a batch cycle now, waited for. It may run beside the
 // daemon: cycles of one partner take turns through the ledger's partner lock.
-import path from 'node:path';
 import { Archive } from '../archive/archive.js';
 import { runBatchCycleOnce } from '../batch/cycle.js';
 import type { Config } from '../config/load.js';
+import { dataPaths } from '../config/paths.js';
 import { embeddedClientOptions } from '../sandbox/embedded.js';
 import { EXIT, UsageError, type Io } from './io.js';
-import { openForCommand } from './status.js';
+import { openForCommand } from '../ledger/open.js';
 
 export async function sendNow(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
   const known = Object.keys(config.partners);
@@ -14,7 +14,7 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
   const partners = opts.partner ? [opts.partner] : known;
   const { db } = openForCommand(config, { create: true });
   try {
-    const archive = new Archive(path.join(config.dataDir, 'archive'), db);
+    const archive = new Archive(dataPaths(config).archive, db);
     let ok = true;
     for (const partner of partners) {
       const r = await runBatchCycleOnce({ db, config, archive, partner, endpoint: embeddedClientOptions(config) });

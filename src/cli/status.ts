@@ -2,38 +2,15 @@
 // batch, overdue acks, error files. Read-only, safe beside a running daemon (WAL: readers
 // never block the writer). Also the small helpers the other ledger commands share.
 import fs from 'node:fs';
-import path from 'node:path';
 import cron from 'node-cron';
 import type { Config } from '../config/load.js';
-import { openLedger, type Db } from '../ledger/db.js';
+import { dataPaths } from '../config/paths.js';
+import type { Db } from '../ledger/db.js';
+import { openForCommand } from '../ledger/open.js';
+import { overdueCutoff } from '../acks/overdue.js';
 import { FILE_STATES, MESSAGE_STATES, VISIBLE, type FileState, type MessageState } from '../ledger/ledger.js';
 import { EXIT, type Io } from './io.js';
-
-/** The schema's default, for messages of a partner no longer in the configuration. */
-const DEFAULT_ACK_DEADLINE_MINUTES = 240;
-
-export function ledgerPath(config: Config): string {
-  return path.join(config.dataDir, 'ledger.sqlite');
-}
-
-/** The ledger, opened as the daemon opens it. A read-only command on a machine where nothing
- * ran yet gets an empty in-memory ledger instead of creating the file (which, run as another
- * user than the service's, would leave a ledger the daemon cannot write). */
-export function openForCommand(config: Config, opts: { create: boolean }): { db: Db; exists: boolean } {
-  const file = ledgerPath(config);
-  const exists = fs.existsSync(file);
-  if (!exists && !opts.create) return { db: openLedger(':memory:'), exists };
-  return { db: openLedger(file), exists };
-}
-
-export function ackDeadlineMinutes(config: Config, partner: string): number {
-  return config.partners[partner]?.ackDeadlineMinutes ?? DEFAULT_ACK_DEADLINE_MINUTES;
-}
-
-/** SENT before this instant and still no ack: overdue (product.md 1). */
-export function overdueCutoff(config: Config, partner: string, now: Date): string {
-  return new Date(now.getTime() - ackDeadlineMinutes(config, partner) * 60_000).toISOString();
-}
+import { table } from './table.js';
 
 /** The next time `schedule` fires after now, in `timezone`, by node-cron's own matcher. */
 export function nextCronRun(schedule: string, timezone: string): Date | null {
@@ -47,17 +24,6 @@ export function nextCronRun(schedule: string, timezone: string): Date | null {
   } finally {
     void task?.destroy();
   }
-}
-
-/** Plain left-aligned columns, two spaces apart. */
-export function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)];
 }
 
 export interface PartnerStatus {
@@ -93,7 +59,7 @@ export interface BlockedReversal {
 export function countErrorFiles(config: Config): number {
   let entries: fs.Dirent[];
   try {
-    entries = fs.readdirSync(path.join(config.dataDir, 'error'), { withFileTypes: true });
+    entries = fs.readdirSync(dataPaths(config).error, { withFileTypes: true });
   } catch {
     return 0;
   }
@@ -207,7 +173,7 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
       Object.entries(o)
         .map(([k, n]) => `${k} ${n}`)
         .join('  ');
-    io.out(`tlbridge status  ${new Date().toISOString()}  ledger ${ledgerPath(config)}${exists ? '' : ' (not created yet)'}`);
+    io.out(`tlbridge status  ${new Date().toISOString()}  ledger ${dataPaths(config).ledger}${exists ? '' : ' (not created yet)'}`);
     io.out('');
     io.out(`files     ${counts(s.files)}`);
     io.out(`messages  ${counts(s.messages)}`);
@@ -230,7 +196,7 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
       io.out(`reversals held back: their original was REJECTED, so they are never uploaded (messages.md 1.5):`);
       for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef}`);
     }
-    if (s.errorFiles) io.out(`\n${s.errorFiles} input file(s) in ${path.join(config.dataDir, 'error')}: see the .error.txt beside each`);
+    if (s.errorFiles) io.out(`\n${s.errorFiles} input file(s) in ${dataPaths(config).error}: see the .error.txt beside each`);
     return EXIT.OK;
   } finally {
     db.close();

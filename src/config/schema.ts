@@ -9,6 +9,9 @@ import { isValidTimeZone } from '../flatfile/values.js';
 const cronExpr = z.string().refine((s) => s.trim().split(/\s+/).length >= 5 && cron.validate(s), {
   message: 'is not a cron expression (5 fields, or 6 with seconds first)',
 });
+/** Also the deadline of messages whose partner is no longer configured. */
+export const DEFAULT_ACK_DEADLINE_MINUTES = 240;
+
 const nonEmpty = z.string().min(1);
 
 const fieldDef = z.union([
@@ -102,7 +105,7 @@ const partnerSchema = z
       .default({ customerNumber: '', supplierNumber: '', shipToNumber: '' }),
     schedule: cronExpr.default('*/15 * * * *'),
     ackPoll: cronExpr.default('*/5 * * * *'),
-    ackDeadlineMinutes: z.number().int().min(1).default(240),
+    ackDeadlineMinutes: z.number().int().min(1).default(DEFAULT_ACK_DEADLINE_MINUTES),
     duplicateErrorCodes: z.array(nonEmpty).default(['DUPLICATE_FILE']),
     maxBatchMessages: z.number().int().min(1).max(100000).default(500),
     sftp: sftpSchema,

@@ -1,14 +1,16 @@
 // Intake of one claimed file (product.md 1 and 5): translate it, apply the rules with
 // history, stage its messages (all or none), archive what was received, or put it into
 // error/ with its report. The work/ copy is removed only once the outcome is committed.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Archive } from '../archive/archive.js';
 import type { Config, InboundConfig } from '../config/load.js';
+import { dataPaths } from '../config/paths.js';
 import { inputError, type InputError } from '../flatfile/errors.js';
 import { FcnAllocator, type Ledger, type NewMessage } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
+import { writeFileDurable } from '../util/durable-file.js';
+import { sha256 as sha256Of, sha256File } from '../util/sha256.js';
 import { historyRules } from './history-rules.js';
 import { rejectReason, writeErrorFile } from './report.js';
 import { translateFile, type FileHeader, type TranslatedMessage } from './translate.js';
@@ -42,40 +44,11 @@ export interface IntakeOutcome {
 
 const INSERT_CHUNK = 500;
 
-export function dirs(config: Config) {
-  return {
-    work: path.join(config.dataDir, 'work'),
-    error: path.join(config.dataDir, 'error'),
-    outbox: path.join(config.dataDir, 'outbox'),
-    archive: path.join(config.dataDir, 'archive'),
-  };
-}
-
-async function hashFile(file: string): Promise<{ sha256: string; bytes: number }> {
-  const h = crypto.createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
-    h.update(chunk);
-    bytes += chunk.length;
-  }
-  return { sha256: h.digest('hex'), bytes };
-}
-
-function writeDurable(file: string, data: string): void {
-  const fd = fs.openSync(file, 'wx', 0o640);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<IntakeOutcome> {
   const { config, ledger, archive, logger } = deps;
   const started = Date.now();
-  const d = dirs(config);
-  const { sha256, bytes } = await hashFile(c.workPath);
+  const d = dataPaths(config);
+  const { sha256, bytes } = await sha256File(c.workPath);
 
   // A file found in work/ after a crash already has its row: start it over cleanly.
   let row = ledger.fileByWorkPath(c.workPath);
@@ -120,7 +93,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
         const dir = path.join(d.outbox, m.partner);
         fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
         const xmlPath = path.join(dir, `${m.fileControlNumber}.xml`);
-        writeDurable(xmlPath, m.xml);
+        writeFileDurable(xmlPath, m.xml);
         pending.push({
           fileId,
           partner: m.partner,
@@ -131,7 +104,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
           bodyHash: m.bodyHash,
           sourceLine: m.mapped.line,
           xmlPath,
-          xmlSha256: crypto.createHash('sha256').update(m.xml).digest('hex'),
+          xmlSha256: sha256Of(m.xml),
           bytes: Buffer.byteLength(m.xml),
         });
         if (pending.length >= INSERT_CHUNK) {
@@ -189,7 +162,7 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
 
 /** After a crash: outbox files of conversions that never committed have no ledger row. */
 export function sweepOrphanOutbox(config: Config, ledger: Ledger): number {
-  const root = dirs(config).outbox;
+  const root = dataPaths(config).outbox;
   let removed = 0;
   if (!fs.existsSync(root)) return 0;
   const known = ledger.db.prepare('SELECT 1 FROM messages WHERE xml_path = ?');

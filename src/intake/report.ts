@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatInputError, type InputError } from '../flatfile/errors.js';
+import { writeFileDurable } from '../util/durable-file.js';
 
 export type RejectReason = 'invalid' | 'duplicate' | 'rule';
 
@@ -27,25 +28,15 @@ function freeName(dir: string, name: string): string {
   for (let i = 1; ; i++) if (!taken(`${name}.${i}`)) return `${name}.${i}`;
 }
 
-function writeSynced(file: string, data: string | Buffer): void {
-  const fd = fs.openSync(file, 'wx', 0o640);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Copies the input into error/ with its two reports; returns the stored name's path. */
 export function writeErrorFile(errorDir: string, sourcePath: string, originalName: string, report: ErrorReport): string {
   fs.mkdirSync(errorDir, { recursive: true, mode: 0o750 });
   const name = freeName(errorDir, originalName);
   const target = path.join(errorDir, name);
   // the report first: an input in error/ without its report would be a mystery
-  writeSynced(`${target}.error.txt`, report.errors.map((e) => formatInputError({ ...e, original: e.original ?? undefined })).join('\n') + '\n');
-  writeSynced(`${target}.error.json`, JSON.stringify({ ...report, file: name }, null, 2) + '\n');
-  writeSynced(target, fs.readFileSync(sourcePath));
+  writeFileDurable(`${target}.error.txt`, report.errors.map((e) => formatInputError({ ...e, original: e.original ?? undefined })).join('\n') + '\n');
+  writeFileDurable(`${target}.error.json`, JSON.stringify({ ...report, file: name }, null, 2) + '\n');
+  writeFileDurable(target, fs.readFileSync(sourcePath));
   const dfd = fs.openSync(errorDir, 'r');
   fs.fsyncSync(dfd);
   fs.closeSync(dfd);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
+import { dataPaths } from '../config/paths.js';
 import type { Logger } from '../log.js';
 import type { EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { ensureClientKey } from './keys.js';
@@ -18,7 +19,7 @@ export function embeddedPartner(config: Config): string | undefined {
 }
 
 export function sandboxDir(config: Config): string {
-  return path.join(config.dataDir, 'sandbox');
+  return dataPaths(config).sandbox;
 }
 
 export async function startEmbeddedSandbox(config: Config, logger: Logger): Promise<{ sandbox: Sandbox; endpoint: EmbeddedEndpointOptions } | undefined> {

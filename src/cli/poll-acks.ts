@@ -4,14 +4,14 @@
 // listing, endpoint). It may run beside the daemon: polls of one partner take turns
 // (partner_locks `acks:<partner>`); one that finds another running says so and is not a failure.
 // Overdue flagging is left to the daemon, so its once-only warning lands in the service log.
-import path from 'node:path';
 import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
-import { EXIT, UsageError, type Io } from '../cli/io.js';
-import { ledgerPath, openForCommand } from '../cli/status.js';
+import { dataPaths } from '../config/paths.js';
+import { openForCommand } from '../ledger/open.js';
+import { EXIT, UsageError, type Io } from './io.js';
 import type { LogFields, Logger } from '../log.js';
 import { redact } from '../log.js';
-import { pollAcksOnce, type PollAcksResult } from './poll.js';
+import { pollAcksOnce, type PollAcksResult } from '../acks/poll.js';
 import { embeddedClientOptions } from '../sandbox/embedded.js';
 
 export async function pollAcksCommand(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
@@ -26,10 +26,10 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
   try {
     if (!exists) {
       // nothing was ever sent from here, so no ack can match; acks stay on the server
-      io.err(`tlbridge poll-acks: there is no ledger yet (${ledgerPath(config)}); start the daemon first`);
+      io.err(`tlbridge poll-acks: there is no ledger yet (${dataPaths(config).ledger}); start the daemon first`);
       return EXIT.FAILED;
     }
-    const archive = new Archive(path.join(config.dataDir, 'archive'), db);
+    const archive = new Archive(dataPaths(config).archive, db);
     const logger = stderrLogger(io);
     let failed = false;
     for (const partner of partners) {

@@ -7,10 +7,10 @@
 // judged file, and runs until SIGTERM or SIGINT, then exits 0.
 import path from 'node:path';
 import type { Config } from '../config/load.js';
-import { EXIT, UsageError, type Io } from '../cli/io.js';
+import { EXIT, UsageError, type Io } from './io.js';
 import type { LogFields, Logger, LogLevel } from '../log.js';
-import { AUTHORIZED_KEYS_FILE, parseAuthorizedKeys } from './keys.js';
-import { startSandbox } from './server.js';
+import { AUTHORIZED_KEYS_FILE, parseAuthorizedKeys } from '../sandbox/keys.js';
+import { startSandbox } from '../sandbox/server.js';
 import fs from 'node:fs';
 
 export const SANDBOX_DEFAULT_PORT = 2222;

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { nowIso, type Db } from '../ledger/db.js';
+import { nowIso, type Db } from './db.js';
 
 export interface PartnerLockRow {
   partner: string;
