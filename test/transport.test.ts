@@ -52,19 +52,20 @@ function fingerprintOfLine(line: string): string {
   return sha256Fingerprint(blob);
 }
 
-/** Resolves once `name` exists in the local folder `dir` (inotify, no polling). */
-function whenCreated(dir: string, name: string): Promise<void> {
+/** Resolves once `name` exists in the local folder `dir` (inotify, no polling), or `orEnd` settles. */
+function whenCreated(dir: string, name: string, orEnd: Promise<unknown>): Promise<void> {
   mkdirSync(dir, { recursive: true });
   return new Promise<void>((resolve) => {
-    const w = watch(dir, () => {
-      if (!existsSync(join(dir, name))) return;
+    const w = watch(dir);
+    const done = (): void => {
       w.close();
       resolve();
+    };
+    w.on('change', () => {
+      if (existsSync(join(dir, name))) done();
     });
-    if (existsSync(join(dir, name))) {
-      w.close();
-      resolve();
-    }
+    if (existsSync(join(dir, name))) done();
+    orEnd.then(done, done);
   });
 }
 
@@ -446,14 +447,13 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
   it('pool.close({ abandon: true }) stops an in-flight upload at once (shutdown) and only a temp file can remain', async function () {
     const pool = new SftpPool(endpoint(), 2);
     const big = randomBytes(64 * 1024 * 1024);
-    // the transfer has begun once the temp file exists on the server
-    const writing = whenCreated(onServer('/inbox/ABANDON'), 'C000000000080.xml.part');
     const p = pool.use((s) => s.upload(big, '/inbox/ABANDON', 'C000000000080.xml'));
     const outcome = p.then(
       () => 'finished',
       (e: Error) => e,
     );
-    await Promise.race([writing, outcome]);
+    // the transfer has begun once the temp file exists on the server
+    await whenCreated(onServer('/inbox/ABANDON'), 'C000000000080.xml.part', outcome);
     const t0 = Date.now();
     await pool.close({ abandon: true });
     const r = await outcome;
