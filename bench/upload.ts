@@ -22,7 +22,7 @@ import { runBatchCycle } from '../src/batch/cycle.js';
 import { loadConfig } from '../src/config/load.js';
 import { openLedger } from '../src/ledger/db.js';
 import { SftpPool } from '../src/transport/pool.js';
-import type { SftpEndpoint } from '../src/transport/sftp.js';
+import type { SftpEndpoint } from '../src/transport/endpoint.js';
 import { LedgerFixtures } from '../test/support/ledger-fixtures.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from '../test/support/sshd.js';
 import { prng } from './generate.js';

@@ -18,7 +18,7 @@ import { openLedger, type Db } from '../src/ledger/db.js';
 import { endpointFor, EndpointError } from '../src/transport/endpoint.js';
 import { sha256Fingerprint } from '../src/transport/fingerprint.js';
 import { SftpPool } from '../src/transport/pool.js';
-import type { SftpEndpoint } from '../src/transport/sftp.js';
+import type { SftpEndpoint } from '../src/transport/endpoint.js';
 import { ISO_UTC, LedgerFixtures, sha256Hex, type StagedFixture } from './support/ledger-fixtures.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
 

@@ -17,7 +17,8 @@ import { ensureClientKey } from '../src/sandbox/keys.js';
 import { rejects } from '../src/sandbox/processor.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox/server.js';
 import { sha256Fingerprint } from '../src/transport/fingerprint.js';
-import { SftpError, SftpSession } from '../src/transport/sftp.js';
+import { SftpError } from '../src/transport/errors.js';
+import { SftpSession } from '../src/transport/session.js';
 import { loadSchema, parseUntrusted } from '../src/xml/validator.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

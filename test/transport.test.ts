@@ -1,30 +1,30 @@
-// Transport (src/transport/*) against a real OpenSSH sshd (test/support/sshd.ts), plus unit tests
-// of backoff and fingerprints. CI installs openssh-server, so the sshd suite runs there; it is
-// skipped (with the reason printed) only where a private sshd cannot run.
+// Transport (src/transport/*) against a real OpenSSH sshd (test/support/sshd.ts) and against the
+// project's sandbox (an ssh2 server without SFTP extensions), plus unit tests of backoff,
+// fingerprints and the download byte limit. CI installs openssh-server, so the sshd suite runs
+// there; it is skipped (with the reason printed) only where a private sshd cannot run.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
+import { loadConfig } from '../src/config/load.js';
+import { ensureClientKey, publicKeyBlob } from '../src/sandbox/keys.js';
+import { startSandbox } from '../src/sandbox/server.js';
 import { backoffDelay, sleep } from '../src/transport/backoff.js';
-import { fingerprintOfPublicKeyLine, normalizeFingerprint, sha256Fingerprint } from '../src/transport/fingerprint.js';
+import type { SftpEndpoint } from '../src/transport/endpoint.js';
+import { DownloadTooLargeError, HostKeyMismatchError, SftpError, SftpTimeoutError, UploadConflictError } from '../src/transport/errors.js';
+import { normalizeFingerprint, sha256Fingerprint } from '../src/transport/fingerprint.js';
 import { SftpPool } from '../src/transport/pool.js';
-import {
-  ByteLimit,
-  ByteLimitExceededError,
-  DownloadTooLargeError,
-  HostKeyMismatchError,
-  SftpError,
-  SftpSession,
-  SftpTimeoutError,
-  UploadConflictError,
-  type SftpEndpoint,
-} from '../src/transport/sftp.js';
+import { SftpSession } from '../src/transport/session.js';
+import { ByteLimit, ByteLimitExceededError } from '../src/transport/streams.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
@@ -43,6 +43,30 @@ function filesUnder(dir: string): string[] {
 
 function haveSshKeygen(): boolean {
   return spawnSync('ssh-keygen', ['-?'], { stdio: 'ignore' }).error === undefined;
+}
+
+/** The fingerprint of an OpenSSH public key line, the way the sandbox computes its own. */
+function fingerprintOfLine(line: string): string {
+  const blob = publicKeyBlob(line);
+  if (!blob) throw new Error(`not an OpenSSH public key line: ${line}`);
+  return sha256Fingerprint(blob);
+}
+
+/** Resolves once `name` exists in the local folder `dir` (inotify, no polling), or `orEnd` settles. */
+function whenCreated(dir: string, name: string, orEnd: Promise<unknown>): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  return new Promise<void>((resolve) => {
+    const w = watch(dir);
+    const done = (): void => {
+      w.close();
+      resolve();
+    };
+    w.on('change', () => {
+      if (existsSync(join(dir, name))) done();
+    });
+    if (existsSync(join(dir, name))) done();
+    orEnd.then(done, done);
+  });
 }
 
 // ------------------------------------------------------------------------------------ sshd
@@ -175,7 +199,7 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
 
   it('a wrong pinned host key is a HostKeyMismatchError showing both fingerprints, and nothing is uploaded', async function () {
     // A real, well-formed fingerprint that is not the server's: the user key's.
-    const wrong = fingerprintOfPublicKeyLine(readFileSync(sshd.privateKeyPath + '.pub', 'utf8'));
+    const wrong = fingerprintOfLine(readFileSync(sshd.privateKeyPath + '.pub', 'utf8'));
     expect(wrong).to.not.equal(sshd.hostKeySha256);
     const e = await rejection(SftpSession.connect(endpoint({ hostKeySha256: [wrong] })));
     expect(e).to.be.instanceOf(HostKeyMismatchError);
@@ -355,17 +379,18 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
       // 30 uploads in flight; the server goes away under them once the first two are done.
       const batch = Array.from({ length: 30 }, (_, k) => k + 3);
       let done = 0;
+      let twoDone!: () => void;
+      const firstTwo = new Promise<void>((resolve) => (twoDone = resolve));
       const outcomes = batch.map((i) =>
         pool.use((s) => s.upload(payload(i), '/inbox/MIDBATCH', name(i))).then(
           () => {
-            done++;
+            if (++done === 2) twoDone();
             return 'ok' as const;
           },
           (e: unknown) => e as Error,
         ),
       );
-      const waitFrom = Date.now();
-      while (done < 2 && Date.now() - waitFrom < 20_000) await sleep(1);
+      await Promise.race([firstTwo, Promise.all(outcomes)]);
       expect(done, 'the first uploads of the batch went through').to.be.at.least(2);
       const stoppedAt = Date.now();
       await sshd.stop();
@@ -421,17 +446,14 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
 
   it('pool.close({ abandon: true }) stops an in-flight upload at once (shutdown) and only a temp file can remain', async function () {
     const pool = new SftpPool(endpoint(), 2);
-    const started = Date.now();
     const big = randomBytes(64 * 1024 * 1024);
     const p = pool.use((s) => s.upload(big, '/inbox/ABANDON', 'C000000000080.xml'));
     const outcome = p.then(
       () => 'finished',
       (e: Error) => e,
     );
-    while (pool.stats.open === 0 || !existsSync(onServer('/inbox/ABANDON/C000000000080.xml.part'))) {
-      if (Date.now() - started > 20_000) break;
-      await sleep(5);
-    }
+    // the transfer has begun once the temp file exists on the server
+    await whenCreated(onServer('/inbox/ABANDON'), 'C000000000080.xml.part', outcome);
     const t0 = Date.now();
     await pool.close({ abandon: true });
     const r = await outcome;
@@ -482,149 +504,82 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
     data.forEach((d, i) => expect(readFileSync(onServer(`/inbox/PARALLEL/${name(i)}`)).equals(d), name(i)).to.equal(true));
   });
 
-  it('fingerprint.ts matches `ssh-keygen -lf` (host key and user key)', function () {
-    expect(fingerprintOfPublicKeyLine(readFileSync(sshd.hostKeyPubPath, 'utf8'))).to.equal(sshd.hostKeySha256);
+  it('sha256Fingerprint of a key blob matches `ssh-keygen -lf` (host key and user key)', function () {
+    expect(fingerprintOfLine(readFileSync(sshd.hostKeyPubPath, 'utf8'))).to.equal(sshd.hostKeySha256);
     const userPub = sshd.privateKeyPath + '.pub';
     const printed = spawnSync('ssh-keygen', ['-lf', userPub], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[1];
     expect(printed).to.match(/^SHA256:/);
-    expect(fingerprintOfPublicKeyLine(readFileSync(userPub, 'utf8'))).to.equal(printed);
+    expect(fingerprintOfLine(readFileSync(userPub, 'utf8'))).to.equal(printed);
     // ssh2's parsed key blob (what hostVerifier receives) gives the same fingerprint
     const parsed = ssh2.utils.parseKey(readFileSync(sshd.hostKeyPubPath));
     if (parsed instanceof Error) throw parsed;
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     expect(sha256Fingerprint(key.getPublicSSH())).to.equal(sshd.hostKeySha256);
   });
+});
 
-  it('an ssh2-based server without posix-rename: plain rename is used and the protocol still holds', async function () {
-    const srv = await startMiniSftpServer(readFileSync(join(sshd.hostKeyPubPath.replace(/\.pub$/, ''))), join(tmp, 'mini'));
+// ------------------------------------------------------------------------------------ sandbox
+
+describe('transport: SFTP against the sandbox (an ssh2 server without SFTP extensions)', function () {
+  let tmp: string;
+
+  before(function () {
+    tmp = mkdtempSync(join(tmpdir(), 'tlbridge-transport-sb-'));
+  });
+
+  after(function () {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('no posix-rename offered: plain rename is used and the upload protocol still holds', async function () {
+    const config = loadConfig(join(REPO, 'config/tlbridge.yaml'));
+    const dir = join(tmp, 'sandbox');
+    mkdirSync(dir);
+    const client = ensureClientKey(dir);
+    const sb = await startSandbox({
+      dir,
+      port: 0,
+      messageTypes: config.messageTypes,
+      namespaces: config.namespaces,
+      receiverId: Object.values(config.partners)[0]!.receiverId,
+      authorizedKeys: [client.publicKey],
+    });
     try {
-      const ep = endpoint({ port: srv.port });
-      const s = await SftpSession.connect(ep);
+      const s = await SftpSession.connect({
+        host: '127.0.0.1',
+        port: sb.port,
+        username: 'tlbridge',
+        privateKey: client.privateKey,
+        hostKeySha256: [sb.hostKeySha256],
+        timeoutMs: 10_000,
+        tempSuffix: '.part',
+        label: 'ACME-PHARMA',
+      });
       try {
+        // the server's VERSION reply announced no extensions: posix-rename is never tried
         expect(s.supportsPosixRename).to.equal(false);
         const data = Buffer.from('<doc>mini</doc>');
-        expect((await s.upload(data, '/inbox/MINI', 'C000000000070.xml')).outcome).to.equal('uploaded');
-        expect(readFileSync(join(srv.root, 'inbox/MINI/C000000000070.xml')).equals(data)).to.equal(true);
+        expect(await s.upload(data, '/inbox/MINI', 'C000000000070.xml')).to.deep.equal({
+          outcome: 'uploaded',
+          remotePath: '/inbox/MINI/C000000000070.xml',
+        });
+        expect(readFileSync(join(dir, 'inbox/MINI/C000000000070.xml')).equals(data)).to.equal(true);
         expect((await s.upload(data, '/inbox/MINI', 'C000000000070.xml')).outcome).to.equal('already-present');
-        await rejection(s.upload(Buffer.from('<doc>other size</doc>'), '/inbox/MINI', 'C000000000070.xml')).then((e) =>
-          expect(e).to.be.instanceOf(UploadConflictError),
-        );
-        expect(filesUnder(join(srv.root, 'inbox/MINI'))).to.deep.equal(['C000000000070.xml']);
-        expect(srv.requests.has('RENAME')).to.equal(true);
-        expect(srv.requests.has('EXTENDED')).to.equal(false);
+        const e = await rejection(s.upload(Buffer.from('<doc>other size</doc>'), '/inbox/MINI', 'C000000000070.xml'));
+        expect(e).to.be.instanceOf(UploadConflictError);
+        // never overwritten (the sandbox's plain rename would replace it), no temp left behind
+        expect(readFileSync(join(dir, 'inbox/MINI/C000000000070.xml')).equals(data)).to.equal(true);
+        expect(filesUnder(join(dir, 'inbox/MINI'))).to.deep.equal(['C000000000070.xml']);
+        expect(s.supportsPosixRename).to.equal(false);
+        expect(s.closed).to.equal(false);
       } finally {
         await s.close();
       }
     } finally {
-      await srv.close();
+      await sb.close();
     }
   });
 });
-
-// A minimal ssh2 SFTP server over a local folder, offering no extensions (like an ssh2-based
-// partner server or the embedded sandbox). Only what the upload protocol needs.
-async function startMiniSftpServer(
-  hostKey: Buffer,
-  root: string,
-): Promise<{ port: number; root: string; requests: Set<string>; close(): Promise<void> }> {
-  const { Server, utils } = ssh2;
-  const { STATUS_CODE, flagsToString } = utils.sftp;
-  const fs = await import('node:fs');
-  mkdirSync(root, { recursive: true });
-  const requests = new Set<string>();
-  const local = (p: string): string => join(root, p.replace(/^\/+/, ''));
-  const server = new Server({ hostKeys: [hostKey] }, (client) => {
-    client.on('authentication', (ctx) => (ctx.method === 'publickey' ? ctx.accept() : ctx.reject(['publickey'])));
-    client.on('error', () => undefined);
-    client.on('ready', () => {
-      client.on('session', (accept) => {
-        const session = accept();
-        session.on('sftp', (acceptSftp) => {
-          const sftp = acceptSftp();
-          const handles = new Map<number, number>();
-          let next = 0;
-          const fail = (id: number, e: unknown): void => {
-            const code = (e as NodeJS.ErrnoException).code;
-            sftp.status(id, code === 'ENOENT' ? STATUS_CODE.NO_SUCH_FILE : STATUS_CODE.FAILURE, String(e));
-          };
-          const ok = (id: number, fn: () => void): void => {
-            try {
-              fn();
-              sftp.status(id, STATUS_CODE.OK);
-            } catch (e) {
-              fail(id, e);
-            }
-          };
-          const attrsOf = (st: import('node:fs').Stats) => ({
-            mode: st.mode,
-            uid: st.uid,
-            gid: st.gid,
-            size: st.size,
-            atime: Math.floor(st.atimeMs / 1000),
-            mtime: Math.floor(st.mtimeMs / 1000),
-          });
-          const fd = (h: Buffer): number => handles.get(h.readUInt32BE(0)) ?? -1;
-          sftp.on('OPEN', (id, path, flags) => {
-            requests.add('OPEN');
-            try {
-              const f = fs.openSync(local(path), flagsToString(flags) ?? 'r');
-              const h = Buffer.alloc(4);
-              h.writeUInt32BE(next, 0);
-              handles.set(next++, f);
-              sftp.handle(id, h);
-            } catch (e) {
-              fail(id, e);
-            }
-          });
-          sftp.on('WRITE', (id, h, offset, data) => ok(id, () => fs.writeSync(fd(h), data, 0, data.length, offset)));
-          sftp.on('FSETSTAT', (id) => sftp.status(id, STATUS_CODE.OK));
-          sftp.on('SETSTAT', (id) => sftp.status(id, STATUS_CODE.OK));
-          sftp.on('CLOSE', (id, h) =>
-            ok(id, () => {
-              fs.closeSync(fd(h));
-              handles.delete(h.readUInt32BE(0));
-            }),
-          );
-          const stat = (id: number, path: string): void => {
-            try {
-              sftp.attrs(id, attrsOf(fs.statSync(local(path))));
-            } catch (e) {
-              fail(id, e);
-            }
-          };
-          sftp.on('STAT', stat);
-          sftp.on('LSTAT', stat);
-          sftp.on('MKDIR', (id, path) => ok(id, () => fs.mkdirSync(local(path))));
-          sftp.on('REMOVE', (id, path) => ok(id, () => fs.unlinkSync(local(path))));
-          sftp.on('RENAME', (id, from, to) => {
-            requests.add('RENAME');
-            ok(id, () => {
-              if (fs.existsSync(local(to))) throw new Error('target exists'); // SFTP v3 rename semantics
-              fs.renameSync(local(from), local(to));
-            });
-          });
-          sftp.on('EXTENDED', (id) => {
-            requests.add('EXTENDED');
-            sftp.status(id, STATUS_CODE.OP_UNSUPPORTED);
-          });
-        });
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    root,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // drop any connection still open so close() completes
-        (server as unknown as { _srv?: { closeAllConnections?: () => void } })._srv?.closeAllConnections?.();
-      }),
-  };
-}
 
 // ------------------------------------------------------------------------------------ units
 
@@ -680,9 +635,11 @@ describe('transport: backoffDelay', function () {
     expect(Date.now() - t0).to.be.at.least(45);
     const ac = new AbortController();
     const p = sleep(10_000, ac.signal);
-    setTimeout(() => ac.abort(new Error('SIGTERM')), 20);
+    ac.abort(new Error('SIGTERM'));
     const e = await rejection(p);
     expect(e.message).to.equal('SIGTERM');
+    // a signal aborted before the call rejects at once too
+    expect((await rejection(sleep(10_000, ac.signal))).message).to.equal('SIGTERM');
   });
 });
 
@@ -701,7 +658,7 @@ describe('transport: fingerprints and byte limit', function () {
     expect(sha256Fingerprint(Buffer.alloc(0))).to.equal('SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU');
   });
 
-  it('fingerprintOfPublicKeyLine matches `ssh-keygen -lf` for a fresh key', function () {
+  it('sha256Fingerprint of a fresh key matches `ssh-keygen -lf`', function () {
     if (!haveSshKeygen()) this.skip();
     const dir = mkdtempSync(join(tmpdir(), 'tlbridge-fp-'));
     try {
@@ -709,7 +666,7 @@ describe('transport: fingerprints and byte limit', function () {
         const f = join(dir, type);
         expect(spawnSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', f]).status).to.equal(0);
         const printed = spawnSync('ssh-keygen', ['-lf', f + '.pub'], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[1];
-        expect(fingerprintOfPublicKeyLine(readFileSync(f + '.pub', 'utf8'))).to.equal(printed);
+        expect(fingerprintOfLine(readFileSync(f + '.pub', 'utf8'))).to.equal(printed);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -60,7 +60,8 @@ import { Ledger, VISIBLE, type MessageState } from '../ledger/ledger.js';
 import { nullLogger, type Logger } from '../log.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
-import { DownloadTooLargeError, type RemoteEntry, type SftpSession } from '../transport/sftp.js';
+import { DownloadTooLargeError } from '../transport/errors.js';
+import type { RemoteEntry, SftpSession } from '../transport/session.js';
 import { ackInstant, ackParseOptions, classify, errorSummary, parseAck, type AckParseResult, type ParsedAck } from './parse.js';
 import { errText } from '../util/schedule.js';
 

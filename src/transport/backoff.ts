@@ -7,8 +7,8 @@ export interface BackoffOptions {
   random?: () => number; // [0, 1); default Math.random
 }
 
-export const DEFAULT_BACKOFF_BASE_MS = 1000;
-export const DEFAULT_BACKOFF_MAX_MS = 300_000;
+const DEFAULT_BACKOFF_BASE_MS = 1000;
+const DEFAULT_BACKOFF_MAX_MS = 300_000;
 
 /**
  * Delay in whole milliseconds before retry number `attempt` (0 = first retry).

@@ -1,12 +1,27 @@
-// The SFTP endpoint of a configured partner: what SftpSession/SftpPool need to connect.
+// The SFTP endpoint: what SftpSession/SftpPool need to connect, how it is made from a
+// configured partner, when it is valid, and which of its parts are secret.
 // Secret files (key, password, passphrase) are read here, at the last moment, and their
 // content never goes into an error message or a log line; errors name the config key and the
 // file path only. `host: embedded` is the in-process sandbox (product.md 7): it listens on
 // 127.0.0.1 and hands its port, host key fingerprint and client key over inside the process.
 import fs from 'node:fs';
+import type SftpClient from 'ssh2-sftp-client';
 import type { Config } from '../config/load.js';
+import { SftpError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import type { SftpEndpoint } from './sftp.js';
+
+export interface SftpEndpoint {
+  host: string;
+  port: number;
+  username: string;
+  privateKey?: Buffer;
+  passphrase?: string;
+  password?: string;
+  hostKeySha256: string[]; // allowed fingerprints (a list allows rotation); must be non-empty
+  timeoutMs: number; // connect AND every single operation
+  tempSuffix: string; // e.g. ".part"
+  label?: string; // partner name for error messages
+}
 
 export interface EmbeddedEndpointOptions {
   /** the sandbox's host key fingerprint ("SHA256:..."), handed over in-process */
@@ -20,7 +35,7 @@ export interface EmbeddedEndpointOptions {
 }
 
 export const EMBEDDED_HOST = 'embedded';
-export const EMBEDDED_DEFAULT_USERNAME = 'tlbridge';
+const EMBEDDED_DEFAULT_USERNAME = 'tlbridge';
 
 export class EndpointError extends Error {
   constructor(message: string) {
@@ -99,4 +114,79 @@ function readSecret(key: string, file: string): Buffer {
 /** A password or passphrase file: its text without the line break an editor adds at the end. */
 function secretText(data: Buffer): string {
   return data.toString('utf8').replace(/\r?\n$/, '');
+}
+
+/**
+ * What ssh2 gets to connect: keepalives that notice a dead peer within about `timeoutMs`, no
+ * keyboard-interactive, and `hostVerifier` for the pinned host key (without hostHash, ssh2
+ * hands it the raw public key blob).
+ */
+export function connectOptions(ep: SftpEndpoint, hostVerifier: (key: Buffer) => boolean): SftpClient.ConnectOptions {
+  const keepaliveInterval = Math.min(15_000, Math.max(1_000, Math.floor(ep.timeoutMs / 3)));
+  const cfg: SftpClient.ConnectOptions = {
+    host: ep.host,
+    port: ep.port,
+    username: ep.username,
+    readyTimeout: ep.timeoutMs,
+    keepaliveInterval,
+    keepaliveCountMax: 3,
+    tryKeyboard: false,
+    hostVerifier,
+  };
+  if (ep.privateKey) cfg.privateKey = ep.privateKey;
+  if (ep.passphrase !== undefined) cfg.passphrase = ep.passphrase;
+  if (ep.password !== undefined) cfg.password = ep.password;
+  return cfg;
+}
+
+/** The normalized allowed fingerprints; throws SftpError (ERR_CONFIG) naming every problem. */
+export function checkEndpoint(ep: SftpEndpoint): string[] {
+  const problems: string[] = [];
+  if (!ep.host) problems.push('host is empty');
+  if (!Number.isInteger(ep.port) || ep.port < 1 || ep.port > 65535) problems.push(`port ${ep.port} is not 1..65535`);
+  if (!ep.username) problems.push('username is empty');
+  if (!ep.privateKey && ep.password === undefined) problems.push('neither privateKey nor password given');
+  if (!Number.isFinite(ep.timeoutMs) || ep.timeoutMs <= 0) problems.push('timeoutMs must be > 0');
+  if (!ep.tempSuffix || ep.tempSuffix.includes('/')) problems.push('tempSuffix must be non-empty without "/"');
+  const allowed: string[] = [];
+  if (!Array.isArray(ep.hostKeySha256) || ep.hostKeySha256.length === 0) {
+    problems.push('hostKeySha256 must list at least one fingerprint');
+  } else {
+    for (const fp of ep.hostKeySha256) {
+      const n = typeof fp === 'string' ? normalizeFingerprint(fp) : null;
+      if (n) allowed.push(n);
+      else problems.push(`hostKeySha256 entry ${JSON.stringify(fp)} is not a SHA256:... fingerprint`);
+    }
+  }
+  if (problems.length) {
+    const who = ep.label ?? `${ep.username}@${ep.host}:${ep.port}`;
+    throw new SftpError(`sftp ${who}: invalid endpoint: ${problems.join('; ')}`, 'ERR_CONFIG');
+  }
+  return allowed;
+}
+
+/** Replaces the endpoint's secrets (password, passphrase, key and its lines) in a message by "[redacted]". */
+export function redactor(ep: SftpEndpoint): (msg: string) => string {
+  const secrets = secretsOf(ep);
+  return (msg) => {
+    let out = msg;
+    for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+    return out;
+  };
+}
+
+/** The texts an error message must never show (longest first, so a part never hides the whole). */
+function secretsOf(ep: SftpEndpoint): string[] {
+  const out: string[] = [];
+  const add = (s: string | undefined): void => {
+    if (s && s.length >= 4) out.push(s);
+  };
+  add(ep.password);
+  add(ep.passphrase);
+  if (ep.privateKey) {
+    const text = ep.privateKey.toString('utf8');
+    add(text.trim());
+    for (const line of text.split(/\r?\n/)) if (line.trim().length >= 16) add(line.trim());
+  }
+  return out.sort((a, b) => b.length - a.length);
 }

@@ -3,7 +3,9 @@
 // Sessions are connected lazily, reused while alive, discarded when they errored/closed/timed
 // out, and closed after sitting idle for `idleMs`. The pool does not retry: callers retry with
 // backoff (backoff.ts), so a dead server is never spun on.
-import { SftpError, SftpSession, type SftpEndpoint } from './sftp.js';
+import type { SftpEndpoint } from './endpoint.js';
+import { SftpError } from './errors.js';
+import { SftpSession } from './session.js';
 
 export interface SftpPoolOptions {
   idleMs?: number; // close sessions idle this long; default 60000; 0 = never

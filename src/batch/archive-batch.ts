@@ -1,0 +1,55 @@
+// The end of a batch (product.md 5): the XML of every message actually SENT goes into the
+// archive with a manifest, and the batch row is finished in the same transaction.
+import { readFileSync } from 'node:fs';
+import { errText } from '../util/schedule.js';
+import { outboxPathOf, remotePathOf, type CycleContext } from './context.js';
+import type { BatchMessageRow, BatchOutcome } from './queries.js';
+import { sha256 } from '../util/sha256.js';
+
+/**
+ * Finishes the batch row with `outcome`; when messages were delivered, first archives their XML
+ * with a manifest chained into the archive, in the same transaction that finishes the row.
+ */
+export function finishBatch(
+  ctx: CycleContext,
+  batchId: number,
+  delivered: BatchMessageRow[],
+  outcome: BatchOutcome,
+  error: string | null,
+  recovered: boolean,
+): void {
+  if (delivered.length === 0) {
+    ctx.q.finishBatch(batchId, outcome, null, error);
+    return;
+  }
+  // the XML as sent: the outbox file, checked against the sha256 recorded at staging (it was
+  // checked before the upload too); one that is gone or changed since is named, not copied
+  const files: { name: string; from: string }[] = [];
+  const notArchived: { fcn: string; reason: string }[] = [];
+  for (const m of delivered) {
+    const from = outboxPathOf(ctx.deps.config.dataDir, m);
+    let reason: string | undefined;
+    try {
+      const sha = sha256(readFileSync(from));
+      if (sha !== m.xml_sha256.toLowerCase()) reason = `the outbox file changed after it was sent (sha256 ${sha}, staged ${m.xml_sha256})`;
+    } catch (e) {
+      reason = `the outbox file cannot be read (${(e as NodeJS.ErrnoException).code ?? errText(e)})`;
+    }
+    if (reason) {
+      notArchived.push({ fcn: m.fcn, reason });
+      ctx.log.error('batch archive: a sent message cannot be archived', { ...ctx.fields(m), batchId, error: reason });
+    } else files.push({ name: `${m.fcn}.xml`, from });
+  }
+  const extra = {
+    partner: ctx.partner,
+    ...(recovered ? { recovered: true } : {}),
+    ...(notArchived.length ? { notArchived } : {}),
+    messages: delivered.map((m) => ({
+      id: m.id,
+      fcn: m.fcn,
+      messageType: m.message_type,
+      remotePath: m.remote_path ?? remotePathOf(ctx.inboxDir, m),
+    })),
+  };
+  ctx.deps.archive.add('batch', String(batchId), files, extra, (dir) => ctx.q.finishBatch(batchId, outcome, dir, error));
+}

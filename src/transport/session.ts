@@ -1,0 +1,391 @@
+// One SFTP session (ssh2-sftp-client on ssh2): connect with the pinned host key, then stat,
+// list, download, remove, rename, mkdir -p and upload (the protocol itself is upload.ts).
+//
+// What this file guarantees, whatever the server does:
+// - the host key is pinned (ssh2 `hostVerifier`), never trusted on first use;
+// - connect and every single operation are bounded by `timeoutMs` (a transfer by inactivity:
+//   no byte moved for `timeoutMs`); a timed-out session is torn down and marked closed;
+// - one operation at a time per session (calls are queued, never interleaved);
+// - secrets (key, passphrase, password) never appear in error messages;
+// - `close()` never hangs (ssh2-sftp-client's end() can, #526).
+import SftpClient from 'ssh2-sftp-client';
+import type { Client as SshClient, SFTPWrapper } from 'ssh2';
+import { createWriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ByteLimit, ByteLimitExceededError, chunkedSource } from './streams.js';
+import { checkEndpoint, connectOptions, redactor, type SftpEndpoint } from './endpoint.js';
+import { DownloadTooLargeError, HostKeyMismatchError, SftpError, SftpTimeoutError, errCode, errMessage, isUnsupported } from './errors.js';
+import { sha256Fingerprint } from './fingerprint.js';
+import { withInactivityTimeout } from './timeout.js';
+import { makeDirs, trimDir, uploadFile, uploadTarget, type UploadOps, type UploadResult, type UploadTarget } from './upload.js';
+
+export type RemoteEntryType = 'file' | 'dir' | 'other';
+
+export interface RemoteEntry {
+  name: string;
+  size: number;
+  modifyTime: number; // ms since epoch
+  type: RemoteEntryType;
+}
+
+export interface RemoteStat {
+  size: number;
+  type: RemoteEntryType;
+  modifyTime: number; // ms since epoch
+}
+
+// ssh2-sftp-client keeps these on the instance; its typings do not declare them.
+interface ClientInternals {
+  client: SshClient;
+  sftp?: SFTPWrapper;
+}
+// ssh2's SFTP object records the server's extensions (name -> data) from the VERSION reply
+// during init (lib/protocol/SFTP.js: `sftp._extensions = extensions`).
+interface SftpInternals {
+  _extensions?: Record<string, string>;
+}
+
+export class SftpSession {
+  private readonly knownDirs = new Set<string>();
+  private readonly ep: SftpEndpoint;
+  private readonly allowed: string[];
+  private readonly context: string;
+  private readonly redact: (msg: string) => string;
+  private readonly client: SftpClient;
+  private readonly raw: SshClient;
+  // the raw operations the upload protocol runs on, inside one exclusive() call
+  private readonly ops: UploadOps;
+  private posixRenameSupport: boolean | null = null; // null: not known, find out on first rename
+  private closedFlag = false;
+  private closeReason = '';
+  private closing: Promise<void> | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private inFlight = false;
+
+  private constructor(ep: SftpEndpoint, allowed: string[]) {
+    this.ep = ep;
+    this.allowed = allowed;
+    this.context = `sftp ${ep.label ? ep.label + ' ' : ''}(${ep.username}@${ep.host}:${ep.port})`;
+    this.redact = redactor(ep);
+    // Our own callbacks instead of the library's console.log/console.error defaults.
+    const note = (why: string) => () => this.markClosed(why);
+    this.client = new SftpClient(ep.label ?? 'tlbridge', {
+      error: (e: unknown) => this.markClosed(`error: ${this.redact(errMessage(e))}`),
+      end: note('connection ended'),
+      close: note('connection closed'),
+    });
+    this.raw = (this.client as unknown as ClientInternals).client;
+    // Listeners of our own directly on the ssh2 client: the library's global listeners skip
+    // events that one of its per-operation listeners already handled, and a dropped connection
+    // may show only as 'end'.
+    this.raw.on('error', (e: unknown) => this.markClosed(`error: ${this.redact(errMessage(e))}`));
+    this.raw.on('end', () => this.markClosed('connection ended'));
+    this.raw.on('close', () => this.markClosed('connection closed'));
+    this.ops = {
+      context: this.context,
+      mkdirp: (dir) => this.mkdirpRaw(dir),
+      mkdir: (dir) => this.timed(`mkdir ${dir}`, () => this.client.mkdir(dir, false)).then(() => undefined),
+      forgetDir: (dir) => this.knownDirs.delete(dir),
+      put: (data, remotePath) => this.putRaw(data, remotePath),
+      stat: (remotePath) => this.statRaw(remotePath),
+      remove: (remotePath, missingOk) => this.removeRaw(remotePath, missingOk),
+      rename: (from, to) => this.renameRaw(from, to),
+      isClosed: () => this.closedFlag,
+    };
+  }
+
+  /** Connects, verifies the host key against `ep.hostKeySha256`, opens the SFTP subsystem. */
+  static async connect(ep: SftpEndpoint): Promise<SftpSession> {
+    const allowed = checkEndpoint(ep);
+    const s = new SftpSession(ep, allowed);
+    await s.open();
+    return s;
+  }
+
+  /** Whether the server announced posix-rename@openssh.com (false until known otherwise). */
+  get supportsPosixRename(): boolean {
+    return this.posixRenameSupport === true;
+  }
+
+  /** True after an error/end/close event, a timeout, or close(). A closed session is not reused. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Why the session is closed ('' while open). */
+  get closedBecause(): string {
+    return this.closeReason;
+  }
+
+  // ---------------------------------------------------------------- public operations
+
+  /** The upload protocol of product.md 5 (upload.ts): temp name, size check, rename, never overwrite. */
+  upload(data: Buffer, remoteDir: string, name: string): Promise<UploadResult> {
+    let target: UploadTarget;
+    try {
+      target = uploadTarget(remoteDir, name, this.ep.tempSuffix);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.exclusive(() => uploadFile(this.ops, data, target));
+  }
+
+  /** Size, type and mtime of a remote path; null when it does not exist. */
+  stat(remotePath: string): Promise<RemoteStat | null> {
+    return this.exclusive(() => this.statRaw(remotePath));
+  }
+
+  list(remoteDir: string): Promise<RemoteEntry[]> {
+    return this.exclusive(async () => {
+      const items = await this.timed(`list ${remoteDir}`, () => this.client.list(remoteDir));
+      return items.map((i) => ({
+        name: i.name,
+        size: i.size,
+        modifyTime: i.modifyTime,
+        type: listType(i.type as string),
+      }));
+    });
+  }
+
+  /**
+   * Streams a remote file into `localFile` (created/truncated, 0600). Refuses a file whose size
+   * exceeds `maxBytes` before reading, and aborts if more than `maxBytes` arrive anyway (the file
+   * grew). On any failure the partial local file is removed. Returns the number of bytes.
+   */
+  download(remotePath: string, localFile: string, maxBytes: number): Promise<number> {
+    if (!Number.isFinite(maxBytes) || maxBytes < 0) {
+      return Promise.reject(new RangeError('maxBytes must be a number >= 0'));
+    }
+    return this.exclusive(async () => {
+      const st = await this.statRaw(remotePath);
+      if (!st) throw new SftpError(`${this.context}: download ${remotePath}: no such file`, 'ENOENT');
+      if (st.type !== 'file') throw new SftpError(`${this.context}: download ${remotePath}: not a regular file`);
+      if (st.size > maxBytes) throw new DownloadTooLargeError(remotePath, st.size, maxBytes, this.context);
+      let rs: Readable | undefined;
+      let ws: ReturnType<typeof createWriteStream> | undefined;
+      let limit: ByteLimit | undefined;
+      try {
+        await this.timed(`download ${remotePath}`, (touch) => {
+          // Ask for at most maxBytes + 1 bytes: enough to notice an overrun, no more.
+          rs = this.client.createReadStream(remotePath, { start: 0, end: maxBytes }) as unknown as Readable;
+          limit = new ByteLimit(maxBytes, touch);
+          ws = createWriteStream(localFile, { flags: 'w', mode: 0o600 });
+          return pipeline(rs, limit, ws);
+        });
+        return limit!.bytes;
+      } catch (e) {
+        rs?.destroy();
+        ws?.destroy();
+        await unlink(localFile).catch(() => undefined);
+        if (e instanceof ByteLimitExceededError) {
+          throw new DownloadTooLargeError(remotePath, e.seen, maxBytes, this.context);
+        }
+        throw e;
+      }
+    });
+  }
+
+  /** Removes a remote file. With `missingOk`, a file that is already gone is not an error. */
+  remove(remotePath: string, opts: { missingOk?: boolean } = {}): Promise<void> {
+    return this.exclusive(() => this.removeRaw(remotePath, opts.missingOk ?? false));
+  }
+
+  /** Renames; atomically replaces an existing target where posix-rename is offered, else fails on one. */
+  rename(from: string, to: string): Promise<void> {
+    return this.exclusive(() => this.renameRaw(from, to));
+  }
+
+  mkdirp(remoteDir: string): Promise<void> {
+    return this.exclusive(() => this.mkdirpRaw(trimDir(remoteDir)));
+  }
+
+  /**
+   * Ends the connection; never rejects. An idle session ends politely, bounded by timeoutMs
+   * (then the socket is destroyed); with an operation in flight (abandon on shutdown) the
+   * socket is destroyed at once, so that operation fails now instead of draining its writes.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const wasClosed = this.closedFlag;
+    this.markClosed('closed');
+    this.closing = new Promise<void>((resolve) => {
+      if (wasClosed || this.inFlight) {
+        this.destroy();
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.destroy();
+        resolve();
+      }, this.ep.timeoutMs);
+      const ended = (): void => {
+        clearTimeout(timer);
+        this.destroy();
+        resolve();
+      };
+      this.client.end().then(ended, ended);
+    });
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async open(): Promise<void> {
+    const ep = this.ep;
+    let seen: string | undefined;
+    let mismatch = false;
+    const cfg = connectOptions(ep, (key) => {
+      seen = sha256Fingerprint(key);
+      const ok = this.allowed.includes(seen);
+      if (!ok) mismatch = true;
+      return ok;
+    });
+    let sftp: SFTPWrapper;
+    try {
+      sftp = await this.timed('connect', () => this.client.connect(cfg), { wrap: false });
+    } catch (e) {
+      this.markClosed('connect failed');
+      this.destroy();
+      if (mismatch && seen) throw new HostKeyMismatchError(this.allowed, seen, this.context);
+      if (e instanceof SftpTimeoutError) throw e;
+      const msg = this.redact(errMessage(e));
+      if (/timed out/i.test(msg)) {
+        throw new SftpTimeoutError(`${this.context}: connect timed out after ${ep.timeoutMs} ms (${msg})`);
+      }
+      throw new SftpError(`${this.context}: connect failed: ${msg}`, errCode(e));
+    }
+    if (this.closedFlag) {
+      // The connection dropped between 'ready' and now.
+      this.destroy();
+      throw new SftpError(`${this.context}: connect failed: ${this.closeReason}`);
+    }
+    sftp.on('close', () => this.markClosed('sftp channel closed'));
+    sftp.on('end', () => this.markClosed('sftp channel ended'));
+    const ext = (sftp as unknown as SftpInternals)._extensions;
+    if (ext && typeof ext === 'object') {
+      this.posixRenameSupport = ext['posix-rename@openssh.com'] === '1';
+    } // else unknown: renameRaw tries posix-rename and falls back on "not supported"
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closedFlag) throw this.closedError();
+      this.inFlight = true;
+      try {
+        return await fn();
+      } finally {
+        this.inFlight = false;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs one operation under our own timer (timeout.ts). On timeout the connection is destroyed
+   * and the session marked closed; the library's late rejection is swallowed.
+   */
+  private timed<T>(
+    what: string,
+    start: (touch: () => void) => Promise<T>,
+    opts: { wrap?: boolean } = {},
+  ): Promise<T> {
+    const ms = this.ep.timeoutMs;
+    const wrap = opts.wrap ?? true;
+    const onTimeout = (): Error => {
+      this.markClosed(`${what} timed out`);
+      this.destroy();
+      return new SftpTimeoutError(`${this.context}: ${what} timed out after ${ms} ms`);
+    };
+    return withInactivityTimeout(ms, start, onTimeout, (e) => (wrap ? this.wrapError(what, e) : e));
+  }
+
+  private async statRaw(remotePath: string): Promise<RemoteStat | null> {
+    try {
+      const s = await this.timed(`stat ${remotePath}`, () => this.client.stat(remotePath));
+      return {
+        size: s.size,
+        type: s.isFile ? 'file' : s.isDirectory ? 'dir' : 'other',
+        modifyTime: s.modifyTime,
+      };
+    } catch (e) {
+      if (e instanceof SftpError && e.code === 'ENOENT' && !(e instanceof SftpTimeoutError)) return null;
+      throw e;
+    }
+  }
+
+  private async mkdirpRaw(dir: string): Promise<void> {
+    if (dir === '' || dir === '/' || dir === '.') return;
+    // a folder this session has seen is not asked for again: one round trip less per upload
+    // (forgotten when an upload into it fails, in case it was removed meanwhile)
+    if (this.knownDirs.has(dir)) return;
+    await makeDirs(this.ops, dir);
+    this.knownDirs.add(dir);
+  }
+
+  private async putRaw(data: Buffer, remotePath: string): Promise<void> {
+    await this.timed(`put ${remotePath}`, (touch) => {
+      const src = chunkedSource(data, touch);
+      // flags 'w': create or truncate, so a stale temp from an earlier crash is replaced.
+      return this.client.put(src, remotePath, { writeStreamOptions: { flags: 'w' } });
+    });
+  }
+
+  private async removeRaw(remotePath: string, missingOk: boolean): Promise<void> {
+    try {
+      await this.timed(`remove ${remotePath}`, () => this.client.delete(remotePath, missingOk));
+    } catch (e) {
+      if (missingOk && !(e instanceof SftpTimeoutError) && !this.closedFlag) {
+        if ((await this.statRaw(remotePath)) === null) return;
+      }
+      throw e;
+    }
+  }
+
+  private async renameRaw(from: string, to: string): Promise<void> {
+    if (this.posixRenameSupport !== false) {
+      try {
+        await this.timed(`posix-rename ${from} -> ${to}`, () => this.client.posixRename(from, to));
+        this.posixRenameSupport = true;
+        return;
+      } catch (e) {
+        if (this.posixRenameSupport === null && !this.closedFlag && isUnsupported(e)) {
+          this.posixRenameSupport = false;
+        } else {
+          throw e;
+        }
+      }
+    }
+    await this.timed(`rename ${from} -> ${to}`, () => this.client.rename(from, to));
+  }
+
+  private markClosed(reason: string): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.closeReason = reason;
+  }
+
+  private destroy(): void {
+    try {
+      this.raw.destroy();
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private closedError(): SftpError {
+    return new SftpError(`${this.context}: session is closed (${this.closeReason})`, 'ERR_NOT_CONNECTED');
+  }
+
+  private wrapError(what: string, e: unknown): SftpError {
+    if (e instanceof SftpError) return e;
+    const msg = this.redact(errMessage(e));
+    return new SftpError(`${this.context}: ${what}: ${msg}`, errCode(e));
+  }
+}
+
+function listType(t: string): RemoteEntryType {
+  return t === '-' ? 'file' : t === 'd' ? 'dir' : 'other';
+}
