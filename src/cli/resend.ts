@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
-import { nowIso } from '../ledger/db.js';
 import { Ledger, VISIBLE } from '../ledger/ledger.js';
+import { moveMessage } from '../ledger/message-states.js';
 import { withOperatorAction } from '../ledger/operator.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { ledgerPath, openForCommand } from './status.js';
@@ -68,12 +68,11 @@ export function resend(config: Config, opts: { id?: string; reason?: string }, i
             archive,
             { command: 'resend', target: m.fcn, reason, extra: { messageId: String(m.id), partner: m.partner, from: 'SENT', to: 'STAGED' } },
             (a) => {
-              const at = nowIso();
-              const changed = db
-                .prepare(`UPDATE messages SET state = 'STAGED', updated_at = ?, overdue_logged_at = NULL WHERE id = ? AND state = 'SENT'`)
-                .run(at, m.id).changes;
-              if (changed !== 1) throw new Error(`message ${m.id} changed state during the resend`);
-              ledger.transition('message', m.id, 'SENT', 'STAGED', at, `resend by ${a.osUser} (operator action ${a.id}): ${reason}`);
+              const r = moveMessage(db, m.id, 'SENT', 'STAGED', {
+                detail: `resend by ${a.osUser} (operator action ${a.id}): ${reason}`,
+                set: { clearOverdue: true },
+              });
+              if (!r.moved) throw new Error(`message ${m.id} changed state during the resend (it is ${r.now})`);
             },
           );
           return { m, actionId: action.id, at: action.at, dir: action.dir };
