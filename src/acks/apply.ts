@@ -53,6 +53,7 @@ export type ApplyOutcome =
 function prepare(db: Db) {
   return {
     known: db.prepare('SELECT id, effect FROM acks WHERE partner = ? AND sha256 = ?'),
+    sameName: db.prepare('SELECT received_at FROM acks WHERE partner = ? AND remote_name = ? AND bytes = ?').pluck(),
     matched: db.prepare(`SELECT m.id, m.fcn, m.state, m.batch_id, m.last_error FROM messages m WHERE m.partner = ? AND m.fcn = ? AND ${VISIBLE}`),
     message: db.prepare('SELECT id, fcn, state, batch_id, last_error FROM messages WHERE id = ?'),
     prior: db.prepare(
@@ -173,6 +174,17 @@ export function applyAck(ctx: AckContext, input: AckFileInput): ApplyOutcome {
 
   if (!outcome.already) logOutcome(ctx.logger ?? nullLogger, partner, input.remoteName, outcome);
   return outcome;
+}
+
+/** An ack with this content is in the ledger (applied earlier). */
+export function isKnownAck(db: Db, partner: string, sha: string): boolean {
+  return stmts(db).known.get(partner, sha) !== undefined;
+}
+
+/** keep: a row with this remote name and size, recorded after the file was last modified on the server. */
+export function knownUnchanged(db: Db, partner: string, name: string, size: number, modifyTime: number): boolean {
+  const times = stmts(db).sameName.all(partner, name, size) as string[];
+  return times.some((t) => Number.isFinite(modifyTime) && modifyTime <= Date.parse(t));
 }
 
 /**

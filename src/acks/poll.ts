@@ -42,7 +42,7 @@ import { nullLogger, type Logger } from '../log.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { DownloadTooLargeError, type RemoteEntry, type SftpSession } from '../transport/sftp.js';
-import { applyAck, sha256, type AckFileInput } from './apply.js';
+import { applyAck, isKnownAck, knownUnchanged, sha256, type AckFileInput } from './apply.js';
 import { ackParseOptions, parseAck } from './parse.js';
 import { errText } from '../util/schedule.js';
 
@@ -240,7 +240,7 @@ class Poll {
     const { db, partner } = this.deps;
     const max = this.cfg.sftp.maxAckBytes;
     if (this.after.kind === 'keep' || (this.after.kind === 'move' && this.after.dir === this.ackDir)) {
-      if (knownUnchanged(db, partner, e)) {
+      if (knownUnchanged(db, partner, e.name, e.size, e.modifyTime)) {
         this.r.skipped++;
         return false; // keep: nothing to do on the server either
       }
@@ -269,7 +269,7 @@ class Poll {
     this.r.read++;
 
     if (input.kind === 'file') {
-      const known = knownSha(db, partner, sha256(input.data));
+      const known = isKnownAck(db, partner, sha256(input.data));
       if (!known) {
         input.parsed = parseAck(input.data, ackParseOptions(this.deps.config, this.cfg));
         // a short or invalid download may be a file the partner is still writing: compare with the listing
@@ -348,14 +348,4 @@ class Poll {
     await s.rename(remotePath, target);
     this.log.debug('ack moved on the server', { partner: this.deps.partner, remotePath, to: target });
   }
-}
-
-/** keep: a row with this remote name and size, recorded after the file was last modified on the server. */
-function knownUnchanged(db: Db, partner: string, e: RemoteEntry): boolean {
-  const rows = db.prepare('SELECT received_at FROM acks WHERE partner = ? AND remote_name = ? AND bytes = ?').all(partner, e.name, e.size) as { received_at: string }[];
-  return rows.some((row) => Number.isFinite(e.modifyTime) && e.modifyTime <= Date.parse(row.received_at));
-}
-
-function knownSha(db: Db, partner: string, sha: string): boolean {
-  return db.prepare('SELECT 1 FROM acks WHERE partner = ? AND sha256 = ?').get(partner, sha) !== undefined;
 }
