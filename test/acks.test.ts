@@ -10,6 +10,7 @@ import { ackInstant, classify, parseAck, type AckParseOptions } from '../src/ack
 import { flagOverdue, isOverdue } from '../src/acks/overdue.js';
 import { startAckPollers, startAckPollService } from '../src/acks/scheduler.js';
 import { tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
+import { BatchQueries } from '../src/batch/queries.js';
 import { main } from '../src/cli/main.js';
 import { memoryLogger } from '../src/log.js';
 import type { Io } from '../src/cli/io.js';
@@ -528,7 +529,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(env.message(m2.id).state).to.equal('ACCEPTED');
   });
 
-  it('ignores dotfiles, temp names and non-xml files; acks of STAGED (after a resend) and SENDING messages apply as for SENT', async function () {
+  it('ignores dotfiles, temp names and non-xml files; an ack of a SENDING message proves the upload (SENDING -> SENT, then its outcome); one of a STAGED message waits', async function () {
     env = makeAckEnv(sshd);
     const staged = seedMessage(env.db, { fcn: nextFcn(), state: 'STAGED' });
     const sending = seedMessage(env.db, { fcn: nextFcn(), state: 'SENDING' });
@@ -539,14 +540,110 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     env.put('readme.txt', ack(ignored.fcn));
     env.put('S1.xml', ack(staged.fcn));
     env.put('S2.xml', renderAck({ inputFcn: sending.fcn, status: 'ERROR', errors: [{ code: 'E7', class: 1, message: 'no' }] }));
+    const stagedBefore = env.transitions(staged.id);
     const r = await env.poll();
-    expect(r).to.include({ read: 2, applied: 2, errors: 0 });
+    expect(r).to.include({ read: 2, applied: 1, pending: 1, errors: 0 });
     expect(env.serverFiles()).to.deep.equal(['.hidden.xml', 'partial.xml.part', 'readme.txt']);
     expect(env.message(ignored.id).state).to.equal('SENT');
-    expect(env.message(staged.id).state).to.equal('ACCEPTED');
-    expect(env.transitions(staged.id).at(-1)).to.include({ from_state: 'STAGED', to_state: 'ACCEPTED' });
+    // STAGED: recorded, archived, no state change; applied when it is SENT again (next test)
+    expect(env.message(staged.id).state).to.equal('STAGED');
+    expect(env.transitions(staged.id)).to.deep.equal(stagedBefore);
+    const s1 = env.acks().find((a) => a.remote_name === 'S1.xml')!;
+    expect(s1).to.include({ effect: 'pending', message_id: staged.id, valid: 1 });
+    expect(s1.problem).to.match(/STAGED \(resent\).*applied when it is SENT again/);
+    expect(manifestOf(s1.archive_dir!).answers).to.deep.equal([{ batchId: staged.batchId, messageId: staged.id, fcn: staged.fcn, effect: 'pending' }]);
+    // SENDING: two transitions, the proof of upload and the outcome
     expect(env.message(sending.id).state).to.equal('REJECTED');
-    expect(env.transitions(sending.id).at(-1)).to.include({ from_state: 'SENDING', to_state: 'REJECTED' });
+    const t = env.transitions(sending.id).slice(-2);
+    expect(t.map((x) => [x.from_state, x.to_state])).to.deep.equal([
+      ['SENDING', 'SENT'],
+      ['SENT', 'REJECTED'],
+    ]);
+    expect(t[0]!.detail).to.match(/S2\.xml.*: proves the upload$/);
+    expect((env.db.prepare('SELECT sent_at FROM messages WHERE id = ?').get(sending.id) as { sent_at: string }).sent_at).to.equal(t[0]!.at);
+    const s2 = env.acks().find((a) => a.remote_name === 'S2.xml')!;
+    expect(manifestOf(s2.archive_dir!).answers).to.deep.equal([{ batchId: sending.batchId, messageId: sending.id, fcn: sending.fcn, effect: 'rejected', from: 'SENDING', to: 'REJECTED' }]);
+  });
+
+  it('an ack recorded while STAGED is applied when the message is SENT again; the latest one decides', async function () {
+    env = makeAckEnv(sshd);
+    const m = seedMessage(env.db, { fcn: nextFcn(), state: 'STAGED' });
+    env.put('P1.xml', renderAck({ inputFcn: m.fcn, status: 'SUCCESS', fileTime: '12:00:00Z' }));
+    env.put('P2.xml', renderAck({ inputFcn: m.fcn, status: 'ERROR', fileTime: '12:30:00Z', errors: [{ code: 'E5', class: 1, message: 'bad qty' }] }));
+    expect(await env.poll()).to.include({ read: 2, pending: 2, applied: 0 });
+    expect(env.message(m.id).state).to.equal('STAGED');
+    // the next batch cycle claims it and uploads it (its own SENT commit)
+    const q = new BatchQueries(env.db);
+    expect(q.claim(PARTNER, 10)!.messages.map((x) => x.id)).to.deep.equal([m.id]);
+    expect(q.markSent(m.id, `/inbox/MATERIALS_PRODUCED/${m.fcn}.xml`, 'batch x: uploaded')).to.equal(true);
+    expect(env.message(m.id)).to.include({ state: 'REJECTED', last_error: 'E5 (class 1): bad qty' });
+    const t = env.transitions(m.id).slice(-3);
+    expect(t.map((x) => [x.from_state, x.to_state])).to.deep.equal([
+      ['STAGED', 'SENDING'],
+      ['SENDING', 'SENT'],
+      ['SENT', 'REJECTED'],
+    ]);
+    expect(t[2]!.at).to.equal(t[1]!.at); // the same transaction as the SENT
+    expect(t[2]!.detail).to.match(/P2\.xml.*recorded while STAGED, applied now it is SENT/);
+    const rows = env.acks();
+    expect(rows.map((a) => [a.remote_name, a.effect])).to.deep.equal([
+      ['P1.xml', 'superseded'],
+      ['P2.xml', 'rejected'],
+    ]);
+    expect(rows[0]!.problem).to.match(/recorded while the message was STAGED; not later than ack/);
+    // the messages view shows the applied outcome
+    expect((env.db.prepare(`SELECT COUNT(*) AS n FROM acks WHERE effect = 'pending'`).get() as { n: number }).n).to.equal(0);
+  });
+
+  it('the race: an ack lands before the cycle\'s own SENT commit; markSent then finds it done (no error, no second SENT)', async function () {
+    env = makeAckEnv(sshd);
+    const m = seedMessage(env.db, { fcn: nextFcn(), state: 'SENDING' });
+    env.db.prepare('UPDATE messages SET remote_path = NULL WHERE id = ?').run(m.id);
+    env.put('R1.xml', renderAck({ inputFcn: m.fcn, status: 'SUCCESS' }));
+    expect(await env.poll()).to.include({ read: 1, applied: 1 });
+    expect(env.message(m.id).state).to.equal('ACCEPTED');
+    const before = env.transitions(m.id);
+    const q = new BatchQueries(env.db);
+    expect(q.markSent(m.id, `/inbox/MATERIALS_PRODUCED/${m.fcn}.xml`, 'batch 1: uploaded')).to.equal(true);
+    expect(env.message(m.id).state).to.equal('ACCEPTED');
+    expect(env.transitions(m.id)).to.deep.equal(before);
+    expect(q.message(m.id)!.remote_path).to.equal(`/inbox/MATERIALS_PRODUCED/${m.fcn}.xml`);
+    expect(q.deliveredInBatch(m.batchId).map((x) => x.id)).to.deep.equal([m.id]);
+    // it left SENDING otherwise (e.g. back to STAGED): markSent says so
+    const other = seedMessage(env.db, { fcn: nextFcn(), state: 'STAGED' });
+    expect(q.markSent(other.id, '/x', 'batch 1')).to.equal(false);
+    expect(q.markStaged(other.id, 'x', true)).to.equal(false);
+  });
+
+  it('acks of HELD or CANCELLED messages are recorded only, as alerts that need an operator', async function () {
+    env = makeAckEnv(sshd);
+    const held = seedMessage(env.db, { fcn: nextFcn(), state: 'HELD' });
+    const cancelled = seedMessage(env.db, { fcn: nextFcn(), state: 'CANCELLED' });
+    const before = [env.transitions(held.id), env.transitions(cancelled.id)];
+    env.put('H1.xml', renderAck({ inputFcn: held.fcn, status: 'SUCCESS' }));
+    env.put('C1.xml', renderAck({ inputFcn: cancelled.fcn, status: 'ERROR', errors: [{ code: 'E1', class: 1, message: 'bad' }] }));
+    env.put('C2.xml', renderAck({ inputFcn: cancelled.fcn, status: 'ERROR', fileTime: '13:00:00Z', errors: [{ code: 'DUPLICATE_FILE', class: 2, message: 'dup' }] }));
+    const r = await env.poll();
+    expect(r).to.include({ read: 3, applied: 0, duplicates: 0, alerts: 3, errors: 0 });
+    expect(env.message(held.id)).to.include({ state: 'HELD', last_error: null });
+    expect(env.message(cancelled.id)).to.include({ state: 'CANCELLED', last_error: null });
+    expect([env.transitions(held.id), env.transitions(cancelled.id)]).to.deep.equal(before);
+    const rows = env.db.prepare('SELECT remote_name, effect, needs_attention, message_id, problem, archive_dir FROM acks ORDER BY id').all() as {
+      remote_name: string;
+      effect: string;
+      needs_attention: number;
+      message_id: number;
+      problem: string;
+      archive_dir: string;
+    }[];
+    expect(rows.map((x) => [x.remote_name, x.effect, x.needs_attention, x.message_id])).to.have.deep.members([
+      ['H1.xml', 'alert', 1, held.id],
+      ['C1.xml', 'alert', 1, cancelled.id],
+      ['C2.xml', 'alert', 1, cancelled.id],
+    ]);
+    expect(rows.find((x) => x.remote_name === 'H1.xml')!.problem).to.match(/the message is HELD: this SUCCESS ack is recorded only/);
+    expect(manifestOf(rows[0]!.archive_dir).effect).to.equal('alert');
+    expect(env.logger.entries.filter((e) => e.level === 'warn' && e.message.startsWith('ack of a HELD or CANCELLED message'))).to.have.length(3);
   });
 
   it('one poll per partner at a time: a poll that finds the lock held does nothing', async function () {

@@ -1,8 +1,10 @@
 // The ledger queries and updates of a batch cycle, against the schema of
-// src/ledger/migrations.ts. Every state change writes its transition row in the same
-// transaction (product.md 1); times are ISO-8601 UTC.
+// src/ledger/migrations.ts. State changes go through the state machine
+// (src/ledger/message-states.ts), which writes their transition rows; times are ISO-8601 UTC.
+import { applyPendingAcks } from '../acks/apply.js';
 import { nowIso, type Db } from '../ledger/db.js';
 import { VISIBLE } from '../ledger/ledger.js';
+import { moveMessage } from '../ledger/message-states.js';
 
 export interface BatchMessageRow {
   id: number;
@@ -101,15 +103,9 @@ function prepareAll(db: Db) {
     ),
     insertBatch: p(`INSERT INTO batches (partner, started_at, messages) VALUES (?, ?, ?)`),
     finishBatch: p(`UPDATE batches SET finished_at = ?, outcome = ?, archive_dir = ?, error = ? WHERE id = ?`),
-    toSending: p(`UPDATE messages SET state = 'SENDING', batch_id = ?, updated_at = ? WHERE id = ? AND state = 'STAGED'`),
-    toSent: p(
-      `UPDATE messages SET state = 'SENT', sent_at = ?, remote_path = ?, updated_at = ? WHERE id = ? AND state = 'SENDING'`,
-    ),
-    toStaged: p(
-      `UPDATE messages SET state = 'STAGED', last_error = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = 'SENDING'`,
-    ),
     setLastError: p(`UPDATE messages SET last_error = ?, updated_at = ? WHERE id = ? AND state = 'STAGED'`),
-    transition: p(`INSERT INTO transitions (entity, entity_id, from_state, to_state, at, detail) VALUES ('message', ?, ?, ?, ?, ?)`),
+    // an ack proved the upload first and moved the message on: it learns where it went
+    setRemotePath: p(`UPDATE messages SET remote_path = ? WHERE id = ? AND remote_path IS NULL`),
   };
 }
 
@@ -164,9 +160,8 @@ export class BatchQueries {
         const at = nowIso();
         const batchId = Number(this.s.insertBatch.run(partner, at, rows.length).lastInsertRowid);
         for (const m of rows) {
-          const changed = this.s.toSending.run(batchId, at, m.id).changes;
-          if (changed !== 1) throw new Error(`message ${m.id} (${m.fcn}) left STAGED while it was being claimed`);
-          this.s.transition.run(m.id, 'STAGED', 'SENDING', at, `batch ${batchId}`);
+          const r = moveMessage(this.db, m.id, 'STAGED', 'SENDING', { at, detail: `batch ${batchId}`, set: { batchId } });
+          if (!r.moved) throw new Error(`message ${m.id} (${m.fcn}) left STAGED while it was being claimed`);
           m.state = 'SENDING';
           m.batch_id = batchId;
         }
@@ -175,13 +170,22 @@ export class BatchQueries {
       .immediate();
   }
 
-  /** SENDING -> SENT, in its own small transaction. False when the message was not SENDING. */
+  /**
+   * SENDING -> SENT, in its own small transaction, applying what acks recorded while the message
+   * was STAGED (product.md 1). True also when an ack proved the upload first and moved it on
+   * (SENT, ACCEPTED or REJECTED now): the upload is done either way. False otherwise.
+   */
   markSent(id: number, remotePath: string, detail: string): boolean {
     return this.db
       .transaction(() => {
         const at = nowIso();
-        if (this.s.toSent.run(at, remotePath, at, id).changes !== 1) return false;
-        this.s.transition.run(id, 'SENDING', 'SENT', at, detail);
+        const r = moveMessage(this.db, id, 'SENDING', 'SENT', { at, detail, set: { sentAt: at, remotePath } });
+        if (r.moved) {
+          applyPendingAcks(this.db, id, at);
+          return true;
+        }
+        if (r.now !== 'SENT' && r.now !== 'ACCEPTED' && r.now !== 'REJECTED') return false;
+        this.s.setRemotePath.run(remotePath, id);
         return true;
       })
       .immediate();
@@ -190,12 +194,7 @@ export class BatchQueries {
   /** SENDING -> STAGED with the reason as last_error; `attempted` counts one more attempt. */
   markStaged(id: number, lastError: string, attempted: boolean): boolean {
     return this.db
-      .transaction(() => {
-        const at = nowIso();
-        if (this.s.toStaged.run(lastError, attempted ? 1 : 0, at, id).changes !== 1) return false;
-        this.s.transition.run(id, 'SENDING', 'STAGED', at, lastError);
-        return true;
-      })
+      .transaction(() => moveMessage(this.db, id, 'SENDING', 'STAGED', { detail: lastError, set: { lastError, addAttempt: attempted } }).moved)
       .immediate();
   }
 

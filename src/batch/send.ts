@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import { HostKeyMismatchError, SftpTimeoutError, UploadConflictError } from '../transport/errors.js';
 import type { SftpSession } from '../transport/session.js';
 import { errText } from '../util/schedule.js';
-import { msSince, outboxPathOf, remoteDirOf, type CycleContext } from './context.js';
+import { msSince, outboxPathOf, remoteDirOf, remotePathOf, type CycleContext } from './context.js';
 import { forEachLimit } from './limit.js';
 import type { BatchMessageRow } from './queries.js';
 import { sha256 } from '../util/sha256.js';
@@ -49,6 +49,21 @@ export async function sendClaimed(ctx: CycleContext, batchId: number, messages: 
     const sha = sha256(data);
     if (sha !== m.xml_sha256.toLowerCase()) {
       fail(`outbox file ${local} changed since staging (sha256 ${sha}, ${data.length} bytes; the ledger has ${m.xml_sha256}, ${m.bytes} bytes); not sent`, 'error');
+      return;
+    }
+
+    // an ack may have proved an earlier copy since the claim (after a resend): the partner has
+    // the file, so it is not uploaded again
+    const now = ctx.q.message(m.id)?.state;
+    if (now === 'SENT' || now === 'ACCEPTED' || now === 'REJECTED') {
+      const remotePath = remotePathOf(ctx.inboxDir, m);
+      if (ctx.q.markSent(m.id, remotePath, `batch ${batchId}: an ack proved the upload already; not uploaded again`)) {
+        m.state = now;
+        m.remote_path = remotePath;
+        delivered.push(m);
+        ctx.result.sent++;
+        ctx.log.info('message already delivered (an ack arrived); not uploaded again', { ...ctx.fields(m), state: now, remotePath });
+      }
       return;
     }
 

@@ -3,14 +3,14 @@
 // its XML file is not touched, so the resend is byte-identical. The state change, its
 // transition, the operator action (OS user, time, reason) and an `operator` archive manifest
 // in the chain commit together, or none of them does.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
-import { nowIso } from '../ledger/db.js';
+import { sha256 } from '../util/sha256.js';
 import { Ledger, VISIBLE } from '../ledger/ledger.js';
+import { moveMessage } from '../ledger/message-states.js';
 import { withOperatorAction } from '../ledger/operator.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { openForCommand } from '../ledger/open.js';
@@ -59,7 +59,7 @@ export function resend(config: Config, opts: { id?: string; reason?: string }, i
           // byte-identical or nothing: refuse if the staged XML was altered since staging
           const xml = path.isAbsolute(m.xml_path) ? m.xml_path : path.join(config.dataDir, m.xml_path);
           if (fs.existsSync(xml)) {
-            const actual = crypto.createHash('sha256').update(fs.readFileSync(xml)).digest('hex');
+            const actual = sha256(fs.readFileSync(xml));
             if (actual !== m.xml_sha256) throw new Refused(`message ${m.id} (${m.fcn}): ${xml} changed since staging (sha256 ${actual}, staged ${m.xml_sha256}); a resend must be byte-identical`);
           }
 
@@ -69,12 +69,11 @@ export function resend(config: Config, opts: { id?: string; reason?: string }, i
             archive,
             { command: 'resend', target: m.fcn, reason, extra: { messageId: String(m.id), partner: m.partner, from: 'SENT', to: 'STAGED' } },
             (a) => {
-              const at = nowIso();
-              const changed = db
-                .prepare(`UPDATE messages SET state = 'STAGED', updated_at = ?, overdue_logged_at = NULL WHERE id = ? AND state = 'SENT'`)
-                .run(at, m.id).changes;
-              if (changed !== 1) throw new Error(`message ${m.id} changed state during the resend`);
-              ledger.transition('message', m.id, 'SENT', 'STAGED', at, `resend by ${a.osUser} (operator action ${a.id}): ${reason}`);
+              const r = moveMessage(db, m.id, 'SENT', 'STAGED', {
+                detail: `resend by ${a.osUser} (operator action ${a.id}): ${reason}`,
+                set: { clearOverdue: true },
+              });
+              if (!r.moved) throw new Error(`message ${m.id} changed state during the resend (it is ${r.now})`);
             },
           );
           return { m, actionId: action.id, at: action.at, dir: action.dir };

@@ -3,7 +3,6 @@
 // its last record has been read, so memory is bounded by one message (plus a small chunk of
 // rendered messages waiting for validation), never by the file.
 // The file is the unit: the caller stages nothing unless the result has no errors.
-import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { ErrorList, inputError, type InputError } from '../flatfile/errors.js';
 import { FieldReader } from '../flatfile/fields.js';
@@ -16,6 +15,7 @@ import type { MappedMessage, MessageModule, RecordGroup } from '../messages/type
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
 import { loadSchema } from '../xml/validator.js';
 import { fieldForXsdIssue } from './xsd-fields.js';
+import { sha256 } from '../util/sha256.js';
 import { StringIndex } from '../util/string-index.js';
 
 /** TraceLink refuses files over 300 MB (messages.md 1). */
@@ -120,7 +120,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     if (!mapped) return;
     messages++;
     const ref = mapped.keys.referenceDocumentNumber;
-    const bodyHash = createHash('sha256').update(JSON.stringify(mapped.body)).digest('hex');
+    const bodyHash = sha256(JSON.stringify(mapped.body));
     // One document per reference within a file; Work Order Milestones may repeat a work order
     // as long as the update differs, so their key is the body.
     const dupKey = info.name === 'WORK_ORDER_MILESTONES' ? `${ref}\u0000${bodyHash}` : ref;

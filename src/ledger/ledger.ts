@@ -1,4 +1,5 @@
-// Ledger operations: every state change goes through here, with its transition row.
+// Ledger operations. Every state change writes its transition row through message-states.ts,
+// the one place that knows which moves exist (product.md 1).
 // Messages of a file being converted are inserted as they come (so memory never holds a whole
 // file) but stay invisible to batches, status and the duplicate rules until their file is
 // CONVERTED: everything that reads messages joins on the file's state.
@@ -6,6 +7,7 @@ import os from 'node:os';
 import { formatControlNumber } from '../messages/control-number.js';
 import type { MessageKeys } from '../messages/types.js';
 import { nowIso, type Db } from './db.js';
+import { recordFileTransition, recordStagedMessagesOfFile } from './message-states.js';
 
 export type FileState = 'RECEIVED' | 'CONVERTED' | 'FAILED' | 'DUPLICATE';
 export type MessageState = 'STAGED' | 'SENDING' | 'SENT' | 'ACCEPTED' | 'REJECTED' | 'HELD' | 'CANCELLED';
@@ -51,12 +53,6 @@ export interface NewMessage {
 export class Ledger {
   constructor(readonly db: Db) {}
 
-  transition(entity: 'file' | 'message', id: number, from: string | null, to: string, at: string, detail?: string): void {
-    this.db
-      .prepare('INSERT INTO transitions (entity, entity_id, from_state, to_state, at, detail) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(entity, id, from, to, at, detail ?? null);
-  }
-
   // ---- files -------------------------------------------------------------------------
 
   insertFile(f: { name: string; inbound: string; layout: string; sha256: string; bytes: number; workPath: string; reprocessOf?: number }): number {
@@ -70,7 +66,7 @@ export class Ledger {
           )
           .run(f.name, f.inbound, f.layout, f.sha256, f.bytes, f.workPath, f.reprocessOf ?? null, at, at).lastInsertRowid,
       );
-      this.transition('file', id, null, 'RECEIVED', at, f.workPath);
+      recordFileTransition(this.db, id, null, 'RECEIVED', at, f.workPath);
       return id;
     })();
   }
@@ -107,13 +103,9 @@ export class Ledger {
            error_path = ?, archive_dir = ?, updated_at = ? WHERE id = ? AND state = 'RECEIVED'`,
       )
       .run(state, facts.messageType ?? null, facts.partner ?? null, facts.erpFileId ?? null, facts.erpCreated ?? null, facts.messages ?? 0, facts.errorPath ?? null, facts.archiveDir ?? null, at, id);
-    this.transition('file', id, 'RECEIVED', state, at, facts.detail);
+    recordFileTransition(this.db, id, 'RECEIVED', state, at, facts.detail);
     if (state === 'CONVERTED') {
-      this.db
-        .prepare(
-          `INSERT INTO transitions (entity, entity_id, from_state, to_state, at) SELECT 'message', id, NULL, 'STAGED', ? FROM messages WHERE file_id = ?`,
-        )
-        .run(at, id);
+      recordStagedMessagesOfFile(this.db, id, at);
       this.db.prepare('UPDATE messages SET created_at = ?, updated_at = ? WHERE file_id = ?').run(at, at, id);
     }
   }

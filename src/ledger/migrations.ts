@@ -141,4 +141,11 @@ export const MIGRATIONS: string[] = [
     acquired_at   TEXT NOT NULL
   );
   `,
+  `
+  -- product.md 1 "Acks and states": an ack of a STAGED message (after a resend) is kept with
+  -- effect 'pending' until the message is SENT again, then applied (its effect becomes accepted,
+  -- rejected or superseded); an ack of a HELD or CANCELLED message is recorded only (effect
+  -- 'alert') with needs_attention = 1, which status --check shows until an operator dismisses it.
+  ALTER TABLE acks ADD COLUMN needs_attention INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -1,0 +1,282 @@
+// The apply step of an ack (product.md 1, 3, 5): in ONE transaction its archive folder (manifest
+// chained, naming the batch and message it answered), its acks row and its effect on the
+// message, every state change through the state machine (src/ledger/message-states.ts). What
+// the effect is comes from the pure decide() (decide.ts); this file reads its inputs and carries
+// it out. acks.problem holds why an invalid ack is invalid, and for the others the note of what
+// the reconciliation did without a plain outcome (why unmatched, a duplicate report, superseded,
+// pending, an alert): that row is the message's history for acks that change no state.
+import type { Archive } from '../archive/archive.js';
+import type { Config } from '../config/load.js';
+import { nowIso, type Db } from '../ledger/db.js';
+import { VISIBLE } from '../ledger/ledger.js';
+import { moveMessage } from '../ledger/message-states.js';
+import { nullLogger, type Logger } from '../log.js';
+import { sha256 } from '../util/sha256.js';
+import { decide, pendingOutcome, type AckEffect, type MatchedMessage, type PlannedMove, type PriorAck, type Settled } from './decide.js';
+import { ackParseOptions, errorSummary, parseAck, type AckError, type AckParseResult, type ParsedAck } from './parse.js';
+
+/** What the manifest of an ack names, one entry per message it answered (product.md 3). */
+export interface AckAnswer {
+  batchId: number | null;
+  messageId: number;
+  fcn: string;
+  effect: AckEffect;
+  from?: string;
+  to?: string;
+}
+
+/** One ack file to record: its content, or (too large) only what the listing said. */
+export type AckFileInput =
+  | { kind: 'file'; remoteName: string; data: Buffer; parsed?: AckParseResult }
+  | { kind: 'too-large'; remoteName: string; size: number; modifyTime: number; maxBytes: number };
+
+export interface AckContext {
+  db: Db;
+  config: Config;
+  archive: Archive;
+  partner: string;
+  logger?: Logger;
+}
+
+export type ApplyOutcome =
+  | { already: true; ackId: number; effect: string | null }
+  | {
+      already: false;
+      ackId: number;
+      effect: AckEffect;
+      problem: string | null;
+      archiveDir: string;
+      answers: AckAnswer[];
+      ack: ParsedAck | null;
+    };
+
+function prepare(db: Db) {
+  return {
+    known: db.prepare('SELECT id, effect FROM acks WHERE partner = ? AND sha256 = ?'),
+    sameName: db.prepare('SELECT received_at FROM acks WHERE partner = ? AND remote_name = ? AND bytes = ?').pluck(),
+    matched: db.prepare(`SELECT m.id, m.fcn, m.state, m.batch_id, m.last_error FROM messages m WHERE m.partner = ? AND m.fcn = ? AND ${VISIBLE}`),
+    message: db.prepare('SELECT id, fcn, state, batch_id, last_error FROM messages WHERE id = ?'),
+    prior: db.prepare(
+      `SELECT id, effect, remote_name, ack_fcn, status, errors_json, file_date, file_time FROM acks
+       WHERE message_id = ? AND effect IN ('accepted', 'rejected', 'pending') ORDER BY id`,
+    ),
+    insert: db.prepare(
+      `INSERT INTO acks (partner, remote_name, sha256, bytes, valid, problem, ack_fcn, input_fcn, status, errors_json,
+         file_date, file_time, message_id, effect, archive_dir, received_at, needs_attention)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    settle: db.prepare(`UPDATE acks SET effect = ?, problem = ? WHERE id = ? AND effect = 'pending'`),
+    lastError: db.prepare('UPDATE messages SET last_error = ?, updated_at = ? WHERE id = ?'),
+  };
+}
+
+const statements = new WeakMap<Db, ReturnType<typeof prepare>>();
+function stmts(db: Db): ReturnType<typeof prepare> {
+  let s = statements.get(db);
+  if (!s) statements.set(db, (s = prepare(db)));
+  return s;
+}
+
+/**
+ * Records one ack. An ack whose (partner, sha256) is already in the ledger changes nothing and
+ * gives `already: true`. Does nothing on the server: ackAfterRead is the caller's, after this
+ * returns. Throws only for local failures (disk, ledger), after rolling back.
+ */
+export function applyAck(ctx: AckContext, input: AckFileInput): ApplyOutcome {
+  const { db, config, archive, partner } = ctx;
+  const cfg = Object.prototype.hasOwnProperty.call(config.partners, partner) ? config.partners[partner] : undefined;
+  if (!cfg) throw new Error(`unknown partner "${partner}"`);
+  const s = stmts(db);
+
+  let key: string;
+  let bytes: number;
+  let parsed: AckParseResult;
+  if (input.kind === 'file') {
+    key = sha256(input.data);
+    bytes = input.data.length;
+    // no need to parse what is already recorded (checked again inside the transaction)
+    const pre = s.known.get(partner, key) as { id: number; effect: string | null } | undefined;
+    if (pre) return { already: true, ackId: pre.id, effect: pre.effect };
+    parsed = input.parsed ?? parseAck(input.data, ackParseOptions(config, cfg));
+  } else {
+    key = `too-large:${sha256(`${input.remoteName}\n${input.size}\n${input.modifyTime}`)}`;
+    bytes = input.size;
+    parsed = { ok: false, problem: `too large: ${input.size} bytes, more than maxAckBytes (${input.maxBytes}); not downloaded, so its content is not archived` };
+  }
+  const contentSha = input.kind === 'file' ? key : null;
+  const archiveId = `${partner}-${input.kind === 'file' ? key.slice(0, 16) : `toolarge-${key.slice('too-large:'.length, 'too-large:'.length + 16)}`}`;
+
+  const outcome = db
+    .transaction((): ApplyOutcome => {
+      const existing = s.known.get(partner, key) as { id: number; effect: string | null } | undefined;
+      if (existing) return { already: true, ackId: existing.id, effect: existing.effect };
+
+      const found = parsed.ok ? ((s.matched.get(partner, parsed.ack.inputFcn) as MatchedMessage | undefined) ?? null) : null;
+      const plan = decide({
+        parsed,
+        message: found,
+        prior: found ? priorAcks(db, found.id) : [],
+        facts: { partner, senderId: config.sender.id, receiverId: cfg.receiverId, duplicateErrorCodes: cfg.duplicateErrorCodes },
+      });
+      const at = nowIso();
+      const m = plan.message; // null when unmatched (other sender or receiver numbers too)
+      const last = plan.moves.at(-1);
+      const answers: AckAnswer[] = m ? [{ batchId: m.batch_id, messageId: m.id, fcn: m.fcn, effect: plan.effect, ...(last ? { from: m.state, to: last.to } : {}) }] : [];
+      const a = plan.ack;
+      const files = input.kind === 'file' ? [{ name: archiveName(input.remoteName), data: input.data }] : [];
+      const extra = {
+        partner,
+        remoteName: input.remoteName,
+        sha256: contentSha,
+        bytes,
+        receivedAt: at,
+        valid: plan.valid,
+        problem: plan.problem,
+        ackFileControlNumber: a?.ackFcn ?? null,
+        status: a?.status ?? null,
+        fileDate: a?.fileDate ?? null,
+        fileTime: a?.fileTime ?? null,
+        inputFileControlNumber: a?.inputFcn ?? null,
+        effect: plan.effect,
+        answers,
+      };
+      const { dir, result: ackId } = archive.add('acks', archiveId, files, extra, (dir) => {
+        const id = Number(
+          s.insert.run(
+            partner,
+            input.remoteName,
+            key,
+            bytes,
+            plan.valid ? 1 : 0,
+            plan.problem ?? plan.note,
+            a?.ackFcn ?? null,
+            a?.inputFcn ?? null,
+            a?.status ?? null,
+            a ? JSON.stringify(a.errors) : null,
+            a?.fileDate ?? null,
+            a?.fileTime ?? null,
+            m?.id ?? null,
+            plan.effect,
+            dir,
+            at,
+            plan.needsAttention ? 1 : 0,
+          ).lastInsertRowid,
+        );
+        if (m && a) {
+          const self = { id, remoteName: input.remoteName, ackFcn: a.ackFcn, status: a.status, errors: a.errors, fileDate: a.fileDate, fileTime: a.fileTime };
+          carryOut(db, m.id, plan.moves, plan.lastError, plan.settled, at, self);
+        }
+        return id;
+      });
+      return { already: false, ackId, effect: plan.effect, problem: plan.problem ?? plan.note, archiveDir: dir, answers, ack: a };
+    })
+    .immediate();
+
+  if (!outcome.already) logOutcome(ctx.logger ?? nullLogger, partner, input.remoteName, outcome);
+  return outcome;
+}
+
+/** An ack with this content is in the ledger (applied earlier). */
+export function isKnownAck(db: Db, partner: string, sha: string): boolean {
+  return stmts(db).known.get(partner, sha) !== undefined;
+}
+
+/** keep: a row with this remote name and size, recorded after the file was last modified on the server. */
+export function knownUnchanged(db: Db, partner: string, name: string, size: number, modifyTime: number): boolean {
+  const times = stmts(db).sameName.all(partner, name, size) as string[];
+  return times.some((t) => Number.isFinite(modifyTime) && modifyTime <= Date.parse(t));
+}
+
+/**
+ * The acks recorded while a message was STAGED, applied as it goes SENDING -> SENT (call in the
+ * transaction of that move, after it): the latest of them by FileDate + FileTime decides.
+ */
+export function applyPendingAcks(db: Db, messageId: number, at: string): void {
+  const prior = priorAcks(db, messageId);
+  if (!prior.some((p) => p.effect === 'pending')) return;
+  const m = stmts(db).message.get(messageId) as MatchedMessage;
+  const o = pendingOutcome(m.state, m.last_error, prior);
+  carryOut(db, messageId, o.move ? [o.move] : [], o.lastError, o.settled, at, null);
+}
+
+type AckFacts = Omit<PriorAck, 'effect'>;
+
+function priorAcks(db: Db, messageId: number): PriorAck[] {
+  type Row = { id: number; effect: PriorAck['effect']; remote_name: string; ack_fcn: string | null; status: string | null; errors_json: string | null; file_date: string | null; file_time: string | null };
+  return (stmts(db).prior.all(messageId) as Row[]).map((r) => ({
+    id: r.id,
+    effect: r.effect,
+    remoteName: r.remote_name,
+    ackFcn: r.ack_fcn,
+    status: r.status,
+    errors: r.errors_json ? (JSON.parse(r.errors_json) as AckError[]) : [],
+    fileDate: r.file_date,
+    fileTime: r.file_time,
+  }));
+}
+
+/** The moves of a plan through the state machine, then last_error and the settled pending acks. */
+function carryOut(db: Db, messageId: number, moves: PlannedMove[], lastError: string | null | undefined, settled: Settled[], at: string, self: AckFacts | null): void {
+  const s = stmts(db);
+  for (const mv of moves) {
+    const src = mv.source.kind === 'pending' ? mv.source.ack : self;
+    if (!src) throw new Error(`programming error: a move of message ${messageId} names no ack`);
+    const detail = mv.why === 'proof' ? `${ackDetail(src)}: proves the upload` : ackDetail(src) + (mv.source.kind === 'pending' ? ' (recorded while STAGED, applied now it is SENT)' : '');
+    const set = mv.why === 'proof' ? { sentAt: at } : { lastError: mv.lastError ?? null };
+    const r = moveMessage(db, messageId, mv.from, mv.to, { at, detail, set });
+    // the state was read in this same immediate transaction: nobody can have moved it
+    if (!r.moved) throw new Error(`message ${messageId} changed state while its ack was applied (now ${r.now})`);
+  }
+  if (lastError !== undefined) s.lastError.run(lastError, at, messageId);
+  for (const x of settled) s.settle.run(x.effect, x.note, x.ackId);
+}
+
+function ackDetail(a: AckFacts): string {
+  const errors = a.errors.length ? `: ${errorSummary(a.errors, 1500)}` : '';
+  return `ack ${a.ackFcn} (${a.remoteName}, ack ${a.id}) ${a.status} of ${a.fileDate} ${a.fileTime}${errors}`;
+}
+
+function logOutcome(log: Logger, partner: string, remoteName: string, o: Extract<ApplyOutcome, { already: false }>): void {
+  const a = o.ack;
+  const ans = o.answers[0];
+  const fields = {
+    partner,
+    remoteName,
+    ackId: o.ackId,
+    effect: o.effect,
+    ackFileControlNumber: a?.ackFcn,
+    status: a?.status,
+    inputFileControlNumber: a?.inputFcn,
+    messageId: ans?.messageId,
+    fcn: ans?.fcn,
+    batchId: ans?.batchId,
+    from: ans?.from,
+    to: ans?.to,
+    archiveDir: o.archiveDir,
+  };
+  switch (o.effect) {
+    case 'invalid':
+      log.error('invalid ack: archived and recorded, changes nothing', { ...fields, problem: o.problem });
+      break;
+    case 'unmatched':
+      log.warn('unmatched ack: kept and reported, changes nothing', { ...fields, problem: o.problem });
+      break;
+    case 'alert':
+      log.warn('ack of a HELD or CANCELLED message: recorded only; an operator must look at it', { ...fields, note: o.problem ?? undefined });
+      break;
+    case 'rejected':
+      log.warn(ans?.to ? `message ${ans.to}` : 'ack rejected (state unchanged)', { ...fields, errors: a ? errorSummary(a.errors, 1000) : undefined, note: o.problem ?? undefined });
+      break;
+    case 'accepted':
+      log.info(ans?.to ? `message ${ans.to}` : 'ack accepted (state unchanged)', { ...fields, warnings: a?.errors.length ? errorSummary(a.errors, 1000) : undefined, note: o.problem ?? undefined });
+      break;
+    default:
+      log.info(`ack recorded: ${o.effect}`, { ...fields, note: o.problem ?? undefined });
+  }
+}
+
+/** The remote name as a plain archive file name (the manifest keeps the exact remote name). */
+function archiveName(remoteName: string): string {
+  const safe = remoteName.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+  return safe === 'manifest.json' || safe === '' ? `ack-${safe}` : safe;
+}
