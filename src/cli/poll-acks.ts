@@ -47,7 +47,10 @@ export function summary(partner: string, r: PollAcksResult): string {
   if (r.busy) return `${partner}: skipped, another ack poll of this partner is running (pid ${r.busy.pid} since ${r.busy.since})`;
   const counts =
     `read ${r.read}, applied ${r.applied}, duplicates ${r.duplicates}, superseded ${r.superseded}, ` +
-    `unmatched ${r.unmatched}, invalid ${r.invalid}, skipped ${r.skipped}, errors ${r.errors}`;
+    `unmatched ${r.unmatched}, invalid ${r.invalid}, skipped ${r.skipped}, errors ${r.errors}` +
+    // acks waiting for a resent message's upload, and acks of HELD/CANCELLED messages (alerts)
+    (r.pending ? `, pending ${r.pending}` : '') +
+    (r.alerts ? `, alerts ${r.alerts}` : '');
   return r.error !== undefined ? `${partner}: poll failed: ${r.error} (${counts})` : `${partner}: ${counts}`;
 }
 
