@@ -139,7 +139,7 @@ export class CronRunner<R> {
     const s = this.slot(key);
     this.slots.delete(key);
     s.removed = true;
-    await destroyTask(s.task);
+    await destroyTask(this.untask(s));
     s.abort.abort(new Error('stopping'));
     await this.finish(s);
   }
@@ -175,7 +175,7 @@ export class CronRunner<R> {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       const all = [...this.slots.values()];
-      await Promise.all(all.map((s) => destroyTask(s.task)));
+      await Promise.all(all.map((s) => destroyTask(this.untask(s))));
       for (const s of all) s.abort.abort(new Error('stopping'));
       await Promise.all(all.map((s) => this.finish(s)));
     })();
@@ -195,6 +195,12 @@ export class CronRunner<R> {
       },
       { name: `${this.o.name}:${key}`, timezone: s.job.timezone ?? this.o.timezone, noOverlap: true, logger: cronLogger(this.o.log, { [this.keyField]: key }) },
     );
+    return task;
+  }
+
+  private untask(s: Slot<R>): ScheduledTask | null {
+    const task = s.task;
+    s.task = null;
     return task;
   }
 
@@ -266,9 +272,9 @@ export class CronRunner<R> {
   }
 }
 
+/** Ends `task` (destroy stops it first; an inline task is gone before this returns). */
 async function destroyTask(task: ScheduledTask | null): Promise<void> {
   try {
-    await task?.stop();
     await task?.destroy();
   } catch {
     /* the task is gone either way */
