@@ -505,7 +505,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       // and the next start finishes the job: converted once, all its messages, nothing left over
       if (f.state === 'RECEIVED') {
         const again = env!.start();
-        await again.ready();
+        await again.ready(150_000); // it converts the resumed file before it says it is running
         await env!.waitLedger('the big file converted after the restart', (db) => count(db, `SELECT count(*) AS n FROM files WHERE state = 'CONVERTED'`) === 1, 120_000);
         expect(env!.files().map((x) => [x.state, x.messages])).to.deep.equal([['CONVERTED', N]]);
         expect(env!.ledger((db) => count(db, 'SELECT count(DISTINCT reference_doc) AS n FROM messages'))).to.equal(N);

@@ -127,6 +127,7 @@ export class CronRunner<R> {
    * invalid expression throws and the old schedule stays. */
   reschedule(key: string, expression: string): void {
     const s = this.slot(key);
+    if (this.stopping) throw new Error(this.stoppingText());
     const next = this.schedule(s, expression);
     const old = s.task;
     s.task = next;
@@ -137,6 +138,7 @@ export class CronRunner<R> {
   /** Takes `key` off the runner the way stop() ends every job (bounded). */
   async remove(key: string): Promise<void> {
     const s = this.slot(key);
+    if (this.stopping) return this.stop(); // stop() ends it already
     this.slots.delete(key);
     s.removed = true;
     await destroyTask(this.untask(s));

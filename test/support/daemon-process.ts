@@ -186,10 +186,10 @@ export class DaemonProcess {
   /** Waits for a log line matching `match` (a message substring, a RegExp on the message, or a predicate). */
   waitForLog(match: string | RegExp | ((l: LogLine) => boolean), timeoutMs = 20_000, from = 0): Promise<LogLine> {
     const m = matcher(match);
+    let next = from; // each line is looked at once
     return this.waiters.until(
       () => {
-        const hit = this.logs.slice(from).find(m);
-        if (hit) return hit;
+        for (; next < this.logs.length; next++) if (m(this.logs[next]!)) return this.logs[next]!;
         if (!this.running) throw new Error(`the daemon exited (${JSON.stringify(this.exitInfo)}) before logging ${String(match)}\n${this.tail()}`);
         return undefined;
       },

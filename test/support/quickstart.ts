@@ -252,10 +252,10 @@ export class Foreground {
 
   /** Resolves with the first log line `pred` accepts; rejects if the process exits or time runs out. */
   waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine> {
+    let next = 0; // each line is looked at once
     return this.waiters.until(
       () => {
-        const hit = this.logs.find(pred);
-        if (hit) return hit;
+        for (; next < this.logs.length; next++) if (pred(this.logs[next]!)) return this.logs[next]!;
         if (!this.running) throw new Error(`exited (${JSON.stringify(this.exit)}) before logging ${what}\n${this.transcript()}`);
         return undefined;
       },
