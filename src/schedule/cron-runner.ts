@@ -95,7 +95,8 @@ interface Slot<R> {
 
 export class CronRunner<R> {
   private readonly slots = new Map<string, Slot<R>>();
-  private stopped: Promise<void> | null = null;
+  private halting = false;
+  private stopped: Promise<void> = Promise.resolve();
   private readonly keyField: string;
 
   constructor(private readonly o: CronRunnerOptions<R>) {
@@ -107,7 +108,7 @@ export class CronRunner<R> {
   }
 
   get stopping(): boolean {
-    return this.stopped !== null;
+    return this.halting;
   }
 
   has(key: string): boolean {
@@ -175,13 +176,18 @@ export class CronRunner<R> {
   /** Ends the tasks, lets the runs in flight finish or abandons them, closes the jobs. A second
    * call waits for the same stop. */
   stop(): Promise<void> {
-    this.stopped ??= (async () => {
-      const all = [...this.slots.values()];
-      await Promise.all(all.map((s) => destroyTask(this.untask(s))));
-      for (const s of all) s.abort.abort(new Error('stopping'));
-      await Promise.all(all.map((s) => this.finish(s)));
-    })();
+    if (!this.halting) {
+      this.halting = true;
+      this.stopped = this.stopAll();
+    }
     return this.stopped;
+  }
+
+  private async stopAll(): Promise<void> {
+    const all = [...this.slots.values()];
+    await Promise.all(all.map((s) => destroyTask(this.untask(s))));
+    for (const s of all) s.abort.abort(new Error('stopping'));
+    await Promise.all(all.map((s) => this.finish(s)));
   }
 
   private schedule(s: Slot<R>, expression: string): ScheduledTask {
