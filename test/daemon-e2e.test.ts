@@ -243,7 +243,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       (db) => count(db, `SELECT count(*) AS n FROM messages WHERE state = 'STAGED' AND last_error LIKE '%host key%'`) === 4 && inState(db, 'SENDING') === 0,
       30_000,
     );
-    const failedAt = Date.now();
+    const failedFrom = d.logs.length;
     for (const m of env!.messages()) {
       expect(m.state).to.equal('STAGED');
       expect(m.last_error, 'shows the pinned fingerprint').to.contain(wrong);
@@ -254,7 +254,8 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     // still alive and working: a new file is converted while the partner is failing
     env!.drop('b.txt', producedFile(refs('HK2', 3)));
     await env!.waitLedger('b.txt converted', (db) => count(db, `SELECT count(*) AS n FROM files WHERE name = 'b.txt' AND state = 'CONVERTED'`) === 1, 20_000);
-    await delay(Math.max(0, 5000 - (Date.now() - failedAt))); // a few more schedule slots
+    // a later slot, after the backoff, tries again and fails again; the daemon lives on
+    await d.waitForLog('batch cycle failed; backing off', 30_000, failedFrom);
     expect(d.running).to.equal(true);
 
     // nothing at all reached the server: no file, no temp file, no folder
@@ -280,10 +281,10 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     const n = dropMany('SRV', 3, 100);
     const at = await waitMidBatch(n);
     await sshd!.stop();
-    const stoppedAt = Date.now();
-    // the batch notices, puts what it could not send back to STAGED, and backs off
-    await d.waitForLog((l) => l.message === 'batch cycle failed; backing off', 20_000);
-    await delay(Math.max(0, 3000 - (Date.now() - stoppedAt)));
+    // the batch notices, puts what it could not send back to STAGED, and backs off; the retry
+    // after the backoff fails too (the line comes once the cycle has done its bookkeeping)
+    const first = await d.waitForLog((l) => l.message === 'batch cycle failed; backing off', 20_000);
+    await d.waitForLog((l) => l.message === 'batch cycle failed; backing off', 30_000, d.logs.indexOf(first) + 1);
     expect(d.running, 'the daemon survives the server going away').to.equal(true);
     const whileDown = env!.messageStates();
     expect(whileDown.SENDING ?? 0, `nothing SENDING while the server is down (${JSON.stringify(whileDown)})`).to.equal(0);
@@ -310,7 +311,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     // freeze the server so the in-flight requests (a write, a rename, ...) are pending when
     // the daemon dies: whatever the server then completes is found by the recovery
     sshd!.freeze();
-    await delay(150);
+    await delay(150); // not a wait for an event: lets the daemon issue requests that then hang
     const killed = await first.kill9();
     expect(killed.signal).to.equal('SIGKILL');
     sshd!.thaw();
@@ -409,7 +410,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       await d.ready();
       env!.drop('a.txt', producedFile(refs('IDLE', 3)));
       await waitAllSent(3);
-      await delay(2500); // an idle schedule slot or two
+      await d.waitForLog('batch sent'); // the cycle that sent them has ended: idle
       const exit = await d.terminate();
       expectCleanStop(exit, d);
       expect(env!.messageStates()).to.deep.equal({ SENT: 3 });
@@ -446,7 +447,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       const n = dropMany('FRZ', 3, 100);
       await waitMidBatch(n);
       sshd!.freeze();
-      await delay(200);
+      await delay(200); // not a wait for an event: lets the daemon start uploads that then hang
       const exit = await first.terminate();
       sshd!.thaw();
       expectCleanStop(exit, first);
@@ -504,7 +505,7 @@ describe('daemon end-to-end (real process, real sshd)', function () {
       // and the next start finishes the job: converted once, all its messages, nothing left over
       if (f.state === 'RECEIVED') {
         const again = env!.start();
-        await again.ready();
+        await again.ready(150_000); // it converts the resumed file before it says it is running
         await env!.waitLedger('the big file converted after the restart', (db) => count(db, `SELECT count(*) AS n FROM files WHERE state = 'CONVERTED'`) === 1, 120_000);
         expect(env!.files().map((x) => [x.state, x.messages])).to.deep.equal([['CONVERTED', N]]);
         expect(env!.ledger((db) => count(db, 'SELECT count(DISTINCT reference_doc) AS n FROM messages'))).to.equal(N);

@@ -26,6 +26,7 @@ import {
   tail,
   type LogLine,
 } from './support/quickstart.js';
+import { within } from './support/wait.js';
 
 const VALID = 'fixtures/valid/materials-produced.erp-delimited.txt';
 const INVALID = 'fixtures/invalid/qty-zero.erp-delimited.txt';
@@ -78,7 +79,7 @@ describe('README quick start', function () {
     after(async function () {
       if (daemon?.running) {
         daemon.killAll();
-        await Promise.race([daemon.exited, sleep(5000)]);
+        await within(daemon.exited, 5000);
       }
       if (process.env.TLBRIDGE_KEEP_QUICKSTART) console.log(`      kept the clone: ${clone}`);
       else fs.rmSync(tmp, { recursive: true, force: true });
@@ -195,7 +196,7 @@ describe('README quick start', function () {
       expect(node, `the node process in the group: ${JSON.stringify(group)}`).to.not.equal(undefined);
       const sentAt = Date.now();
       d.signalGroup('SIGTERM');
-      const exit = await Promise.race([d.exited, sleep(STOP_LIMIT_MS + 5000).then(() => null)]);
+      const exit = await within(d.exited, STOP_LIMIT_MS + 5000);
       const stopMs = exit ? exit.at - sentAt : null;
       timings['SIGTERM until npm start exited'] = stopMs ?? -1;
       // node itself is gone when npm start has exited (not left behind, still stopping, by its parent)
@@ -203,7 +204,7 @@ describe('README quick start', function () {
       const waitFrom = Date.now();
       while (!isDead(node!.pid) && Date.now() - waitFrom < 5000) await sleep(20);
       const nodeGoneAfterMs = isDead(node!.pid) ? Date.now() - sentAt : null;
-      await Promise.race([d.closed, sleep(2000)]); // the last log lines
+      await within(d.closed, 2000); // the last log lines
       const logEnd = (m: string) => d.logs.find((l: LogLine) => l.message === m);
       const diagnosis =
         `npm start exit ${JSON.stringify(exit && { code: exit.code, signal: exit.signal })} after ${stopMs} ms; ` +

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { TestSshd } from './sshd.js';
+import { Waiters, within } from './wait.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(REPO, 'bin', 'tlbridge.js');
@@ -126,6 +127,7 @@ export class DaemonProcess {
   readonly startedAt = Date.now();
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null; at: number } | null = null;
   private readonly exitPromise: Promise<void>;
+  private readonly waiters = new Waiters();
   private buf = '';
 
   constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
@@ -150,6 +152,7 @@ export class DaemonProcess {
           this.other.push(line);
         }
       }
+      this.waiters.notify();
     });
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (s: string) => this.other.push(...s.split('\n').filter((l) => l.trim())));
@@ -158,6 +161,7 @@ export class DaemonProcess {
         this.exitInfo = { code, signal, at: Date.now() };
         live.delete(this.child);
         resolve();
+        this.waiters.notify();
       });
     });
   }
@@ -180,16 +184,18 @@ export class DaemonProcess {
   }
 
   /** Waits for a log line matching `match` (a message substring, a RegExp on the message, or a predicate). */
-  async waitForLog(match: string | RegExp | ((l: LogLine) => boolean), timeoutMs = 20_000, from = 0): Promise<LogLine> {
+  waitForLog(match: string | RegExp | ((l: LogLine) => boolean), timeoutMs = 20_000, from = 0): Promise<LogLine> {
     const m = matcher(match);
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.logs.slice(from).find(m);
-      if (hit) return hit;
-      if (!this.running) throw new Error(`the daemon exited (${JSON.stringify(this.exitInfo)}) before logging ${String(match)}\n${this.tail()}`);
-      if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for log ${String(match)}\n${this.tail()}`);
-      await delay(25);
-    }
+    let next = from; // each line is looked at once
+    return this.waiters.until(
+      () => {
+        for (; next < this.logs.length; next++) if (m(this.logs[next]!)) return this.logs[next]!;
+        if (!this.running) throw new Error(`the daemon exited (${JSON.stringify(this.exitInfo)}) before logging ${String(match)}\n${this.tail()}`);
+        return undefined;
+      },
+      timeoutMs,
+      () => new Error(`timed out after ${timeoutMs} ms waiting for log ${String(match)}\n${this.tail()}`),
+    );
   }
 
   /** Resolves once the daemon says it is running (recovery done, watcher and schedulers up). */
@@ -199,7 +205,7 @@ export class DaemonProcess {
 
   /** Waits for the exit (at most timeoutMs; null if it did not exit by then). */
   async waitExit(timeoutMs: number, since = this.startedAt): Promise<Exit | null> {
-    await Promise.race([this.exitPromise, delay(timeoutMs)]);
+    await within(this.exitPromise, timeoutMs);
     const e = this.exitInfo;
     return e ? { code: e.code, signal: e.signal, ms: e.at - since } : null;
   }

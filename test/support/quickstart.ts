@@ -15,6 +15,7 @@ import { startService } from '../../src/cli/run.js';
 import type { Config } from '../../src/config/load.js';
 import type { Daemon } from '../../src/daemon.js';
 import type { Logger } from '../../src/log.js';
+import { Waiters } from './wait.js';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -207,6 +208,7 @@ export class Foreground {
   /** all of stdout and stderr read (every holder of the pipes is gone) */
   readonly closed: Promise<void>;
   private exit: { code: number | null; signal: NodeJS.Signals | null; at: number } | null = null;
+  private readonly waiters = new Waiters();
   private partial = '';
 
   constructor(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) {
@@ -219,6 +221,7 @@ export class Foreground {
       this.child.once('exit', (code, signal) => {
         this.exit = { code, signal, at: Date.now() };
         resolve(this.exit);
+        this.waiters.notify();
       });
     });
     this.closed = new Promise((resolve) => this.child.once('close', () => resolve()));
@@ -244,18 +247,21 @@ export class Foreground {
       }
       this.otherLines.push(t);
     }
+    this.waiters.notify();
   }
 
   /** Resolves with the first log line `pred` accepts; rejects if the process exits or time runs out. */
-  async waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.logs.find(pred);
-      if (hit) return hit;
-      if (!this.running) throw new Error(`exited (${JSON.stringify(this.exit)}) before logging ${what}\n${this.transcript()}`);
-      if (Date.now() > end) throw new Error(`no log line ${what} within ${timeoutMs} ms\n${this.transcript()}`);
-      await sleep(100);
-    }
+  waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine> {
+    let next = 0; // each line is looked at once
+    return this.waiters.until(
+      () => {
+        for (; next < this.logs.length; next++) if (pred(this.logs[next]!)) return this.logs[next]!;
+        if (!this.running) throw new Error(`exited (${JSON.stringify(this.exit)}) before logging ${what}\n${this.transcript()}`);
+        return undefined;
+      },
+      timeoutMs,
+      () => new Error(`no log line ${what} within ${timeoutMs} ms\n${this.transcript()}`),
+    );
   }
 
   /** The live (not zombie) processes of the group right now, leader included. */

@@ -24,6 +24,7 @@ import {
 import { createServer, Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { within } from './wait.js';
 
 export interface TestSshd {
   host: '127.0.0.1';
@@ -350,7 +351,7 @@ class Instance implements TestSshd {
   async stop(): Promise<void> {
     if (this.child) {
       this.killNow();
-      await Promise.race([this.exited, sleep(10_000)]);
+      await within(this.exited, 10_000); // its timer does not keep the test process alive
       this.child = null;
     }
     live.delete(this);
