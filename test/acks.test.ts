@@ -8,7 +8,7 @@ import { applyAck } from '../src/acks/poll.js';
 import { isAckName, afterReadOf } from '../src/acks/poll.js';
 import { ackInstant, classify, parseAck, type AckParseOptions } from '../src/acks/parse.js';
 import { flagOverdue, isOverdue } from '../src/acks/overdue.js';
-import { startAckPollers, startAckPollService } from '../src/acks/scheduler.js';
+import { ackPollService, startAckPollers } from '../src/acks/scheduler.js';
 import { tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
 import { BatchQueries } from '../src/batch/queries.js';
 import { main } from '../src/cli/main.js';
@@ -731,7 +731,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     env = makeAckEnv(sshd);
     const config = { ...env.config, partners: { [PARTNER]: { ...env.config.partners[PARTNER]!, sftp: { ...env.config.partners[PARTNER]!.sftp, host: 'embedded' } } } };
     const log = memoryLogger();
-    const service = await startAckPollService({ config, db: env.db, ledger: undefined as never, archive: env.archive, logger: log });
+    const service = await ackPollService()({ config, db: env.db, ledger: undefined as never, archive: env.archive, logger: log });
     expect(service.name).to.equal('ack-poll');
     expect(log.entries.some((e) => e.level === 'info' && e.message.startsWith('ack poll not scheduled') && e.fields.partner === PARTNER)).to.equal(true);
     await service.stop();

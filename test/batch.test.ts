@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Archive, type Manifest } from '../src/archive/archive.js';
-import { processStartTime, partnerLockRow, tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
+import { tryAcquirePartnerLock, type PartnerLockRow } from '../src/ledger/partner-lock.js';
 import { runBatchCycle, type BatchCycleResult, type CycleLogger } from '../src/batch/cycle.js';
 import { startSchedulers } from '../src/batch/scheduler.js';
 import { loadConfig, type Config } from '../src/config/load.js';
@@ -21,6 +21,19 @@ import { SftpPool } from '../src/transport/pool.js';
 import type { SftpEndpoint } from '../src/transport/endpoint.js';
 import { ISO_UTC, LedgerFixtures, sha256Hex, type StagedFixture } from './support/ledger-fixtures.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
+
+const partnerLockRow = (db: Db, partner: string): PartnerLockRow | undefined =>
+  db.prepare('SELECT partner, owner, pid, acquired_at FROM partner_locks WHERE partner = ?').get(partner) as PartnerLockRow | undefined;
+
+/** Field 22 of /proc/<pid>/stat, as the lock records it in its owner; null when unknown. */
+function processStartTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const P = 'ACME-PHARMA';

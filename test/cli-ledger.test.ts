@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { nextCronRun } from '../src/cli/status.js';
+import { nextCronRun } from '../src/schedule/cron-runner.js';
 import { Archive } from '../src/archive/archive.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
 import { createLogger, flushLogger, memoryLogger, redact, withFields } from '../src/log.js';

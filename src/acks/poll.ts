@@ -47,7 +47,7 @@ import type { RemoteEntry, SftpSession } from '../transport/session.js';
 import { sha256 } from '../util/sha256.js';
 import { applyAck, isKnownAck, knownUnchanged, type AckFileInput } from './apply.js';
 import { ackParseOptions, parseAck } from './parse.js';
-import { errText } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 
 export { applyAck, type AckAnswer, type AckContext, type AckFileInput, type ApplyOutcome } from './apply.js';
 export type { AckEffect } from './decide.js';

@@ -19,7 +19,7 @@ import type { Db } from '../ledger/db.js';
 import { nullLogger, type Logger } from '../log.js';
 import { addPartnerJobs, partnerRunner, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
 import type { BackoffOptions } from '../transport/backoff.js';
-import { errText } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 import { EMBEDDED_HOST, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { flagOverdue } from './overdue.js';
@@ -113,12 +113,6 @@ export function startAckPollers(deps: AckPollerDeps): AckPollers {
       })),
   };
 }
-
-/**
- * The daemon service (src/daemon.ts ServiceStarter): the ack pollers of every configured
- * partner. Pass it to startDaemon / run among the extra services.
- */
-export const startAckPollService: ServiceStarter = (ctx) => ackPollService()(ctx);
 
 /** A ServiceStarter with options (embedded sandbox endpoint, pool factory, backoff). */
 export function ackPollService(opts: Omit<AckPollerDeps, 'db' | 'config' | 'archive' | 'logger'> = {}): ServiceStarter {

@@ -1,7 +1,7 @@
 // The end of a batch (product.md 5): the XML of every message actually SENT goes into the
 // archive with a manifest, and the batch row is finished in the same transaction.
 import { readFileSync } from 'node:fs';
-import { errText } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 import { outboxPathOf, remotePathOf, type CycleContext } from './context.js';
 import type { BatchMessageRow, BatchOutcome } from './queries.js';
 import { sha256 } from '../util/sha256.js';

@@ -18,7 +18,7 @@ import type { Db } from '../ledger/db.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { tryAcquirePartnerLock } from '../ledger/partner-lock.js';
-import { errText } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 import { finishBatch } from './archive-batch.js';
 import { msSince, type CycleContext, type MessageFields } from './context.js';
 import { BatchQueries, batchOutcome, type BatchMessageRow } from './queries.js';

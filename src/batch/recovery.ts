@@ -3,7 +3,7 @@
 // SENT ("found on server after restart"); absent -> STAGED, uploaded again under the SAME name
 // and FileControlNumber (the upload replaces a stale temp file). Batches such a cycle left
 // unfinished are finished and archived with what they delivered.
-import { errText } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 import { finishBatch } from './archive-batch.js';
 import { msSince, remotePathOf, type CycleContext } from './context.js';
 import { forEachLimit } from './limit.js';

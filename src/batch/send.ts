@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import { HostKeyMismatchError, SftpTimeoutError, UploadConflictError } from '../transport/errors.js';
 import type { SftpSession } from '../transport/session.js';
-import { errText } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 import { msSince, outboxPathOf, remoteDirOf, remotePathOf, type CycleContext } from './context.js';
 import { forEachLimit } from './limit.js';
 import type { BatchMessageRow } from './queries.js';

@@ -2,7 +2,6 @@
 // batch, overdue acks, error files. Read-only, safe beside a running daemon (WAL: readers
 // never block the writer). Also the small helpers the other ledger commands share.
 import fs from 'node:fs';
-import cron from 'node-cron';
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
 import type { Db } from '../ledger/db.js';
@@ -10,21 +9,8 @@ import { openForCommand } from '../ledger/open.js';
 import { overdueCutoff } from '../acks/overdue.js';
 import { FILE_STATES, MESSAGE_STATES, VISIBLE, type FileState, type MessageState } from '../ledger/ledger.js';
 import { EXIT, type Io } from './io.js';
+import { nextCronRun } from '../schedule/cron-runner.js';
 import { table } from './table.js';
-
-/** The next time `schedule` fires after now, in `timezone`, by node-cron's own matcher. */
-export function nextCronRun(schedule: string, timezone: string): Date | null {
-  let task: ReturnType<typeof cron.createTask> | undefined;
-  try {
-    // created, never started: no timer runs; destroyed again at once
-    task = cron.createTask(schedule, () => undefined, { timezone });
-    return task.getNextRuns(1)[0] ?? null;
-  } catch {
-    return null;
-  } finally {
-    void task?.destroy();
-  }
-}
 
 export interface PartnerStatus {
   partner: string;

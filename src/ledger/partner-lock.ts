@@ -44,7 +44,7 @@ function ownStartTime(): string | null {
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); null when unknown. */
-export function processStartTime(pid: number): string | null {
+function processStartTime(pid: number): string | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -55,7 +55,7 @@ export function processStartTime(pid: number): string | null {
 }
 
 /** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
-export function pidAlive(pid: number): boolean {
+function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -85,7 +85,7 @@ function parseOwner(owner: string): OwnerInfo | null {
 }
 
 /** Why an existing lock row is stale (its holder is gone), or null when it must be respected. */
-export function staleReason(row: PartnerLockRow): string | null {
+function staleReason(row: PartnerLockRow): string | null {
   const info = parseOwner(row.owner);
   if (info && info.host !== os.hostname()) return null; // another machine: cannot check
   if (row.pid === process.pid) {
@@ -144,9 +144,4 @@ function makeLock(db: Db, partner: string, owner: string, acquiredAt: string, to
       }
     },
   };
-}
-
-/** The current lock row of a partner, if any (for status and tests). */
-export function partnerLockRow(db: Db, partner: string): PartnerLockRow | undefined {
-  return db.prepare('SELECT partner, owner, pid, acquired_at FROM partner_locks WHERE partner = ?').get(partner) as PartnerLockRow | undefined;
 }

@@ -13,7 +13,7 @@
 // abandon) makes them fail fast, and they get `abandonWaitMs` more. Every wait is bounded.
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import { backoffDelay, type BackoffOptions } from '../transport/backoff.js';
-import { errText, settlesWithin } from '../util/schedule.js';
+import { errText } from '../util/err-text.js';
 
 export interface RunnerLog {
   info(msg: string, fields?: object): void;
@@ -306,4 +306,30 @@ export function nextRun(task: ScheduledTask): string | null {
   } catch {
     return null;
   }
+}
+
+/** The next time `schedule` fires after now, in `timezone`, by node-cron's own matcher. */
+export function nextCronRun(schedule: string, timezone: string): Date | null {
+  let task: ReturnType<typeof cron.createTask> | undefined;
+  try {
+    // created, never started: no timer runs; destroyed again at once
+    task = cron.createTask(schedule, () => undefined, { timezone });
+    return task.getNextRuns(1)[0] ?? null;
+  } catch {
+    return null;
+  } finally {
+    void task?.destroy();
+  }
+}
+
+/** Whether `p` settles (either way) within `ms`. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
 }
