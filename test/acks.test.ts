@@ -357,8 +357,9 @@ describe('acks: poll against a real OpenSSH sshd', function () {
 
     // the same name with other content (rewritten on the server later): read, by its sha256
     const m2 = seedMessage(env.db, { fcn: nextFcn() });
-    await new Promise((res) => setTimeout(res, 1100)); // a later mtime (seconds)
-    env.put('K.xml', renderAck({ inputFcn: m2.fcn, status: 'SUCCESS' }));
+    const rewritten = env.put('K.xml', renderAck({ inputFcn: m2.fcn, status: 'SUCCESS' }));
+    const later = new Date(Date.now() + 5_000); // SFTP mtimes have whole seconds
+    fs.utimesSync(rewritten, later, later);
     r = await env.poll();
     expect(r).to.include({ read: 1, applied: 1 });
     expect(env.message(m2.id).state).to.equal('ACCEPTED');

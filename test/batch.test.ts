@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import cron from 'node-cron';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -716,9 +717,13 @@ describe('batch: cycles against a real OpenSSH sshd', function () {
       await s.stop();
       expect(Date.now() - t0).to.be.lessThan(15_000);
     }
-    // no more cycles after stop
+    // no more cycles after stop: no task is left to fire, and none can be started
     const late = fx.stage();
-    await delay(1500);
+    expect(s.state().every((x) => x.nextRunAt === null && !x.running)).to.equal(true);
+    expect([...cron.getTasks().values()].some((t) => t.name === `batch:${P}` || t.name === `batch:${BAD}`)).to.equal(false);
+    let refused: unknown;
+    await s.runNow(P).catch((e: unknown) => (refused = e));
+    expect(String(refused)).to.contain('the schedulers are stopping');
     expect(fx.row(late.id).state).to.equal('STAGED');
     expect(fx.countByState(P).SENDING ?? 0).to.equal(0);
   });
