@@ -64,7 +64,8 @@ export function startProgress(opts: ProgressOptions): Progress {
     },
     cliProgress.Presets.shades_classic,
   );
-  const sizes = (done: number) => (bytes ? { done: formatBytes(done), all: formatBytes(bar.getTotal()) } : {});
+  let total = opts.total;
+  const sizes = (done: number) => (bytes ? { done: formatBytes(done), all: formatBytes(total) } : {});
   let done = 0;
   bar.start(opts.total, 0, { ...opts.fields, ...sizes(0) });
   let stopped = false;
@@ -77,8 +78,9 @@ export function startProgress(opts: ProgressOptions): Progress {
       done += by;
       bar.update(done, { ...fields, ...sizes(done) });
     },
-    setTotal(total) {
-      bar.setTotal(total);
+    setTotal(n) {
+      total = n;
+      bar.setTotal(n);
     },
     stop() {
       if (stopped) return;

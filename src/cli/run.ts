@@ -34,13 +34,15 @@ export async function startService(config: Config, logger: Logger): Promise<{ da
 
 export async function run(config: Config): Promise<number> {
   const logger = createLogger(config.log.level, config.log.format);
-  const { daemon, sandbox } = await startService(config, logger);
   // `on`, not `once`: under `npm start` the signal can arrive twice (the process group's and
-  // npm's forward), and a second one must not hit Node's default handler mid-stop
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // npm's forward), and a second one must not hit Node's default handler mid-stop. Listening
+  // before the start: a signal right after the "running" line still stops cleanly.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.on('SIGTERM', () => resolve('SIGTERM'));
     process.on('SIGINT', () => resolve('SIGINT'));
   });
+  const { daemon, sandbox } = await startService(config, logger);
+  const signal = await stopSignal;
   logger.info('stopping', { signal });
   const started = Date.now();
   const timedOut = await Promise.race([
