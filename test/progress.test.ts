@@ -10,6 +10,10 @@ import { expect } from 'chai';
 import { generateDelimited } from '../bench/generate.js';
 import { formatBytes, NO_PROGRESS, startProgress } from '../src/cli/progress.js';
 import { ROOT } from './support/fixtures.js';
+import { makeAckEnv, PARTNER, type AckEnv } from './support/acks.js';
+import { runCli } from './support/cli.js';
+import { LedgerFixtures } from './support/ledger-fixtures.js';
+import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
 
 const HAS_SCRIPT = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 // cursor movement and line clearing, as a terminal gets them
@@ -96,6 +100,47 @@ describe('progress on a terminal (stderr only)', function () {
       expect(r.stderr).to.equal('');
       expect(r.stdout.trim().split('\n')).to.have.length(1);
       expect(r.stdout).to.include(summary()).and.not.include('%').and.not.include('\x1b');
+    });
+  });
+
+  describe('send-now against a real sshd', function () {
+    this.timeout(60_000);
+    let sshd: TestSshd | undefined;
+    let env: AckEnv | undefined;
+    before(async function () {
+      const why = sshdUnavailableReason();
+      if (why) {
+        console.log(`      SKIPPED: no private OpenSSH sshd on this machine: ${why}`);
+        this.skip();
+      }
+      sshd = await startSshd({ dirs: ['/inbox'] });
+      env = makeAckEnv(sshd);
+    });
+    after(async function () {
+      await env?.close();
+      await sshd?.dispose();
+    });
+
+    it('on a terminal: files uploaded of the total staged, on stderr, cleared when done; piped: none', async function () {
+      const fx = new LedgerFixtures(env!.db, env!.config.dataDir, 'P');
+      for (let i = 0; i < 3; i++) fx.stage({ referenceDoc: `DOC-${i}` });
+      const tty = fakeTerminal();
+      const r = await runCli(['send-now', '--config', env!.configPath], { stderr: tty });
+      expect(r.code, r.err.join('\n')).to.equal(0);
+      expect(r.out).to.have.length(1);
+      expect(r.out[0]).to.include(`${PARTNER}: batch`).and.include('3 sent');
+      const drawn = strip(tty.text());
+      expect(drawn).to.include(`${PARTNER} [`).and.include('0 of 3 files uploaded').and.include('3 of 3 files uploaded');
+      expect(tty.text()).to.include('\x1b[2K');
+
+      for (let i = 3; i < 5; i++) fx.stage({ referenceDoc: `DOC-${i}` });
+      const pipe = new PassThrough() as unknown as NodeJS.WriteStream;
+      let piped = '';
+      pipe.on('data', (c: Buffer) => void (piped += c.toString('utf8')));
+      const again = await runCli(['send-now', '--config', env!.configPath], { stderr: pipe });
+      expect(again.code).to.equal(0);
+      expect(again.out[0]).to.include('2 sent');
+      expect(piped).to.equal('');
     });
   });
 });
