@@ -114,7 +114,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--state <state>', description: 'only messages in this state (STAGED, SENT, ACCEPTED, ...)' },
       { flags: '--partner <code>', description: 'only this partner' },
       { flags: '--type <type>', description: 'only this message type (MATERIALS_PRODUCED, ...)' },
-      { flags: '--file <name>', description: 'only messages of this source file (its name as dropped; * and ? match any text)' },
+      { flags: '--file <name>', description: 'only messages of this source file (its name as dropped; * matches any text, ? one character)' },
       { flags: '--reference <ref>', description: 'only this reference document or work order number' },
       { flags: '--since <time>', description: 'source file received at or after (2026-12-02, 2026-12-02T14:00)' },
       { flags: '--until <time>', description: 'source file received at or before (a date: up to its end)' },
