@@ -1,13 +1,18 @@
-// Logging (libraries.md, winston 3): one JSON object per line on stdout, for journald, with
-// an ISO-8601 UTC `timestamp`. No File transport (memory spikes on rotation, lines lost on
-// process.exit); flush before exiting. Secrets never reach a log line (product.md 6): every
-// line goes through redact(), whatever the caller passed.
+// Logging (libraries.md, winston 3): one line per event on stdout with an ISO-8601 UTC
+// timestamp: a JSON object for journald, or (log.format text, or auto on a terminal) a
+// readable line: time, level, message, then the fields as key=value. No File transport
+// (memory spikes on rotation, lines lost on process.exit); flush before exiting. Secrets never
+// reach a log line (product.md 6): every line goes through redact(), whatever the caller
+// passed, before either format sees it.
 import winston from 'winston';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
 
 export type LogFields = Record<string, unknown>;
+
+export type LogFormat = 'auto' | 'json' | 'text';
+export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'text'];
 
 /** What the other modules accept: a winston logger, a test's memory logger, a child with fixed fields. */
 export interface Logger {
@@ -56,13 +61,35 @@ function redactValue(value: unknown, seen: WeakSet<object>): unknown {
 
 const created = new Set<winston.Logger>();
 
-/** A JSON-lines logger on stdout at `level` (error, warn, info, debug). */
-export function createLogger(level: LogLevel | string = 'info'): Logger {
+/** `auto` is text when stdout is a terminal (an operator watching), JSON otherwise. */
+export function resolveLogFormat(format: LogFormat, stdoutIsTTY = process.stdout.isTTY === true): 'json' | 'text' {
+  return format === 'auto' ? (stdoutIsTTY ? 'text' : 'json') : format;
+}
+
+/** A field value as it reads in a text line: bare when it is one plain word, else JSON. */
+function textValue(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  if (v === undefined) return 'undefined';
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
+
+/** `2026-12-02T14:02:07.123Z info  batch sent partner=ACME-PHARMA messages=3` */
+export function formatTextLine(entry: { timestamp?: unknown; level: string; message: unknown } & LogFields): string {
+  const { timestamp, level, message, ...fields } = entry;
+  const kv = Object.entries(fields).map(([k, v]) => `${k}=${textValue(v)}`);
+  return [String(timestamp ?? new Date().toISOString()), level.padEnd(5), String(message), ...kv].join(' ');
+}
+
+const textFormat = winston.format.printf((info) => formatTextLine(info as unknown as Parameters<typeof formatTextLine>[0]));
+
+/** A logger on stdout at `level` (error, warn, info, debug): JSON lines, or readable text lines
+ * (`format` text, or auto when stdout is a terminal). */
+export function createLogger(level: LogLevel | string = 'info', format: LogFormat = 'json'): Logger {
   const lvl = (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info';
   const w = winston.createLogger({
     level: lvl,
     levels: winston.config.npm.levels,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    format: winston.format.combine(winston.format.timestamp(), resolveLogFormat(format) === 'text' ? textFormat : winston.format.json()),
     // stdout only: no level goes to stderr (journald takes the priority from the JSON level)
     transports: [new winston.transports.Console({ stderrLevels: [], consoleWarnLevels: [] })],
     exitOnError: false,

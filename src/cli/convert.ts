@@ -8,6 +8,7 @@ import { formatInputError } from '../flatfile/errors.js';
 import { translateFile } from '../intake/translate.js';
 import { formatControlNumber } from '../messages/control-number.js';
 import { EXIT, UsageError, type Io } from './io.js';
+import { startProgress } from './progress.js';
 
 export interface ConvertArgs {
   files: string[];
@@ -28,8 +29,11 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
   let seq = 0;
   let failed = false;
   for (const file of args.files) {
+    let size: number;
     try {
-      if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      const st = fs.statSync(file);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      size = st.size;
     } catch (e) {
       io.err(`${file}: file: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       io.out(`${file}: FAILED, nothing written`);
@@ -49,15 +53,23 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
       return fcnOf(seq);
     };
     let outputs = 0;
-    const result = await translateFile(file, {
-      config,
-      layout,
-      allocate,
-      onMessage: (m) => {
-        fs.writeFileSync(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml, { flag: 'wx', mode: 0o644 });
-        outputs++;
-      },
-    });
+    const progress = startProgress({ total: size, unit: 'bytes', label: path.basename(file), detail: '{messages} messages written', fields: { messages: 0 }, stream: io.stderr });
+    let result: Awaited<ReturnType<typeof translateFile>>;
+    try {
+      result = await translateFile(file, {
+        config,
+        layout,
+        allocate,
+        onMessage: (m) => {
+          fs.writeFileSync(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml, { flag: 'wx', mode: 0o644 });
+          outputs++;
+          progress.increment(0, { messages: outputs });
+        },
+        onBytesRead: (n) => progress.increment(n, { messages: outputs }),
+      });
+    } finally {
+      progress.stop();
+    }
     if (result.errors.length) {
       failed = true;
       // the file is the unit: what was written before a later problem showed goes again

@@ -1,123 +1,102 @@
-// The command line: `tlbridge <command> [options]` (product.md 4). Each command's module is
-// loaded when it runs: `convert` need not pay for the daemon's SSH, SQLite and watcher code.
-import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
-import { EXIT, processIo, UsageError, type Io } from './io.js';
+// The command line: `tlbridge <command> [options]` (product.md 4), on commander. The tree is
+// built from the command list in commands.ts; commander parses, answers --help and --version
+// (neither reads the config) and reports usage errors, all through `io`, and never exits the
+// process itself: main() returns the exit code, so tests run the CLI in-process.
+import fs from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { COMMANDS, CONFIG_OPTION, GROUPS, type CommandSpec, type OptionValues } from './commands.js';
+import { EXIT, processIo, type Io } from './io.js';
 
-const USAGE = `usage: tlbridge <command> [--config PATH] [options]
-commands:
-  run                                   the daemon, in the foreground
-  check-config                          validate the configuration
-  convert FILE... [--layout L] [--out DIR]
-                                        flat file to validated XML, offline
-  status [--json]                       counts by state, partners, overdue acks
-  messages [--state S] [--partner P] [--json]
-                                        one row per message, with its ack
-  send-now [--partner P]                run a batch cycle now
-  poll-acks [--partner P]               run an ack poll now
-  resend MESSAGE_ID --reason TEXT       a SENT message back to STAGED, same FileControlNumber
-  reprocess ERROR_FILE --reason TEXT [--force]
-  audit verify                          recompute archive hashes and the manifest chain
-  sandbox [--port N] [--dir D] [--reject-rate R] [--ack-delay S]
-                                        an SFTP server playing the manufacturer`;
-
-type Handler = (args: string[], io: Io) => Promise<number> | number;
-
-type Options = NonNullable<import('node:util').ParseArgsConfig['options']>;
-
-/** Parses a command's options; values come back as string | boolean | undefined by name. */
-function parse(args: string[], options: Options = {}) {
-  try {
-    const r = parseArgs({ args, allowPositionals: true, strict: true, options: { config: { type: 'string' }, ...options } });
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+export interface ProgramOptions {
+  /** fixed help width (the README's reference); default: the terminal's, else 80 */
+  helpWidth?: number;
 }
 
-const COMMANDS: Record<string, Handler> = {
-  'check-config': async (args, io) => {
-    const { values, positionals } = parse(args);
-    if (positionals.length) throw new UsageError(`check-config takes no arguments`);
-    return (await import('./check-config.js')).checkConfig(values.config as string | undefined, io);
-  },
-  convert: async (args, io) => {
-    const { values, positionals } = parse(args, { layout: { type: 'string' }, out: { type: 'string' } });
-    const config = loadConfig(values.config as string | undefined);
-    return (await import('./convert.js')).convert(config, { files: positionals, layout: values.layout as string | undefined, out: (values.out as string | undefined) ?? '.' }, io);
-  },
-  status: async (args, io) => {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } });
-    if (positionals.length) throw new UsageError(`status takes no arguments`);
-    return (await import('./status.js')).status(loadConfig(values.config as string | undefined), { json: values.json === true }, io);
-  },
-  messages: async (args, io) => {
-    const { values, positionals } = parse(args, { state: { type: 'string' }, partner: { type: 'string' }, json: { type: 'boolean' } });
-    if (positionals.length) throw new UsageError(`messages takes no arguments`);
-    const opts = { state: values.state as string | undefined, partner: values.partner as string | undefined, json: values.json === true };
-    return (await import('./messages.js')).messages(loadConfig(values.config as string | undefined), opts, io);
-  },
-  'poll-acks': async (args, io) => {
-    const { values, positionals } = parse(args, { partner: { type: 'string' } });
-    if (positionals.length) throw new UsageError(`poll-acks takes no arguments`);
-    return (await import('./poll-acks.js')).pollAcksCommand(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
-  },
-  resend: async (args, io) => {
-    const { values, positionals } = parse(args, { reason: { type: 'string' } });
-    if (positionals.length > 1) throw new UsageError(`resend takes one MESSAGE_ID`);
-    return (await import('./resend.js')).resend(loadConfig(values.config as string | undefined), { id: positionals[0], reason: values.reason as string | undefined }, io);
-  },
-  reprocess: async (args, io) => {
-    const { values, positionals } = parse(args, { reason: { type: 'string' }, force: { type: 'boolean' } });
-    if (positionals.length !== 1) throw new UsageError(`reprocess takes one ERROR_FILE`);
-    return (await import('./reprocess.js')).reprocess(loadConfig(values.config as string | undefined), { file: positionals[0], reason: values.reason as string | undefined, force: values.force === true }, io);
-  },
-  'send-now': async (args, io) => {
-    const { values, positionals } = parse(args, { partner: { type: 'string' } });
-    if (positionals.length) throw new UsageError(`send-now takes no arguments`);
-    return (await import('./send-now.js')).sendNow(loadConfig(values.config as string | undefined), { partner: values.partner as string | undefined }, io);
-  },
-  run: async (args) => {
-    const { values, positionals } = parse(args);
-    if (positionals.length) throw new UsageError(`run takes no arguments`);
-    return (await import('./run.js')).run(loadConfig(values.config as string | undefined));
-  },
-  audit: async (args, io) => {
-    const { values, positionals } = parse(args);
-    const [sub, ...rest] = positionals;
-    return (await import('./audit.js')).audit(loadConfig(values.config as string | undefined), { sub, rest }, io);
-  },
-  sandbox: async (args, io) => {
-    const { values, positionals } = parse(args, {
-      port: { type: 'string' },
-      dir: { type: 'string' },
-      'reject-rate': { type: 'string' },
-      'ack-delay': { type: 'string' },
+/** The bare version of package.json. */
+export function version(): string {
+  return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function helpAfter(spec: CommandSpec): string {
+  return `\nExample:\n  $ ${spec.example}\n\nExit status: ${spec.exit}`;
+}
+
+/** What ran: the command's name (for the prefix of its usage errors) and its exit code. */
+export interface Outcome {
+  command: string;
+  code: number;
+}
+
+/** The whole command tree; `outcome` receives what ran. */
+export function buildProgram(io: Io, outcome: Outcome, opts: ProgramOptions = {}): Command {
+  const width = (s?: NodeJS.WriteStream) => opts.helpWidth ?? (s?.isTTY && s.columns ? s.columns : 80);
+  const program = new Command('tlbridge')
+    .description('legacy ERP flat files to XSD-validated TraceLink XML, sent in batches over SFTP, with acknowledgment reconciliation')
+    .usage('<command> [options]')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show this help')
+    .helpCommand('help [command]', 'show the help of a command')
+    // inherited by every command created below: output through io, errors thrown, never process.exit
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      getOutHelpWidth: () => width(io.stdout),
+      getErrHelpWidth: () => width(io.stderr),
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
+    .exitOverride()
+    .showHelpAfterError()
+    .showSuggestionAfterError();
+  program.addHelpText('after', '\nExample:\n  $ tlbridge status --help');
+
+  // a group goes into the list where its first sub-command stands
+  const groups = new Map<string, Command>();
+  const groupOf = (name: string): Command => {
+    let g = groups.get(name);
+    if (!g) {
+      const spec = GROUPS.find((x) => x.name === name)!;
+      g = program.command(name).description(spec.summary).helpOption('-h, --help', 'show this help');
+      g.addHelpText('after', `\nExample:\n  $ ${spec.example}`);
+      groups.set(name, g);
+    }
+    return g;
+  };
+
+  for (const spec of COMMANDS) {
+    const words = spec.name.split(' ');
+    const parent = words.length > 1 ? groupOf(words[0]!) : program;
+    const cmd = parent.command(words[words.length - 1]!).summary(spec.summary);
+    cmd.description(spec.summary + (spec.details ? `\n\n${spec.details}` : ''));
+    for (const a of spec.args ?? []) cmd.argument(a.name, a.description);
+    for (const o of [...(spec.options ?? []), CONFIG_OPTION]) cmd.option(o.flags, o.description);
+    cmd.helpOption('-h, --help', 'show this help');
+    cmd.addHelpText('after', helpAfter(spec));
+    cmd.action(async (...params: unknown[]) => {
+      const self = params[params.length - 1] as Command;
+      const values = self.opts<OptionValues>();
+      const config = async () => (await import('../config/load.js')).loadConfig(typeof values.config === 'string' ? values.config : undefined);
+      outcome.command = spec.name;
+      outcome.code = await spec.run({ args: self.processedArgs as Array<string | string[]>, opts: values, io, config });
     });
-    if (positionals.length) throw new UsageError(`sandbox takes no arguments`);
-    const str = (k: string) => values[k] as string | undefined;
-    return (await import('./sandbox.js')).sandbox(loadConfig(str('config')), { port: str('port'), dir: str('dir'), rejectRate: str('reject-rate'), ackDelay: str('ack-delay') }, io);
-  },
-};
+  }
+  return program;
+}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    io.out(USAGE);
-    return command ? EXIT.OK : EXIT.USAGE;
-  }
-  const handler = COMMANDS[command];
-  if (!handler) {
-    io.err(`tlbridge: unknown command "${command}"\n${USAGE}`);
-    return EXIT.USAGE;
-  }
+  const outcome: Outcome = { command: '', code: EXIT.OK };
+  const program = buildProgram(io, outcome);
   try {
-    return await handler(rest, io);
+    await program.parseAsync(argv, { from: 'user' });
+    return outcome.code;
   } catch (e) {
+    // --help, --version and `help` end in a CommanderError of exit code 0; every other one is
+    // a wrong command line, already reported with that command's help: exit 2 (product.md 4)
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     // by name, not instanceof: a command module loaded with import() may see its own copy of
     // these classes under some loaders (tsx inside mocha does)
     if ((e as Error)?.name === 'UsageError') {
-      io.err(`tlbridge ${command}: ${(e as Error).message}`);
+      io.err(`tlbridge ${outcome.command}: ${(e as Error).message}`);
       return EXIT.USAGE;
     }
     if ((e as Error)?.name === 'ConfigError') {

@@ -1,4 +1,5 @@
-// `tlbridge messages [--state S] [--partner P] [--json]` (product.md 4): one row per message.
+// `tlbridge messages [filters] [--json]` (product.md 4): one row per message, narrowed by
+// state, partner, type, source file, reference, receipt time, or the newest n.
 // Only messages whose file's conversion committed exist for this command (ledger VISIBLE).
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
@@ -7,6 +8,8 @@ import { EXIT, UsageError, type Io } from './io.js';
 import { overdueCutoff } from '../acks/overdue.js';
 import { openForCommand } from '../ledger/open.js';
 import { table } from './table.js';
+import { MESSAGE_TYPE_NAMES, type MessageTypeName } from '../messages/registry.js';
+import { parseTimeBound } from './time-bound.js';
 
 export interface AckError {
   code: string;
@@ -81,25 +84,49 @@ export function parseAckErrors(json: string | null): AckError[] {
   });
 }
 
-export function listMessages(config: Config, db: Db, filter: { state?: MessageState; partner?: string }, now = new Date()): MessageRow[] {
+/** What `messages` narrows by (product.md 4); every given one must match. */
+export interface MessageFilter {
+  state?: MessageState;
+  partner?: string;
+  type?: MessageTypeName;
+  /** the source file's name as dropped; * and ? are wildcards */
+  file?: string;
+  /** the reference document or the work order number */
+  reference?: string;
+  /** ISO-8601 UTC bounds on the time the source file was received, both inclusive */
+  since?: string;
+  until?: string;
+  /** only the newest n messages (still listed oldest first) */
+  limit?: number;
+}
+
+export function listMessages(config: Config, db: Db, filter: MessageFilter, now = new Date()): MessageRow[] {
   const where = [VISIBLE];
-  const params: string[] = [];
-  if (filter.state) {
-    where.push('m.state = ?');
-    params.push(filter.state);
-  }
-  if (filter.partner) {
-    where.push('m.partner = ?');
-    params.push(filter.partner);
-  }
+  // every value from the command line is a bound parameter, never part of the SQL text
+  const params: Array<string | number> = [];
+  const add = (sql: string, ...values: Array<string | number>) => {
+    where.push(sql);
+    params.push(...values);
+  };
+  if (filter.state) add('m.state = ?', filter.state);
+  if (filter.partner) add('m.partner = ?', filter.partner);
+  if (filter.type) add('m.message_type = ?', filter.type);
+  if (filter.file) add(/[*?]/.test(filter.file) ? 'f.name GLOB ?' : 'f.name = ?', filter.file);
+  if (filter.reference) add('(m.reference_doc = ? OR m.work_order = ?)', filter.reference, filter.reference);
+  if (filter.since) add('f.received_at >= ?', filter.since);
+  if (filter.until) add('f.received_at <= ?', filter.until);
+  // the newest n by staging order, then turned back to oldest first
+  const order = filter.limit === undefined ? 'ORDER BY m.id' : 'ORDER BY m.id DESC LIMIT ?';
+  if (filter.limit !== undefined) params.push(filter.limit);
   const rows = db
     .prepare(
       `SELECT m.id, m.message_type, m.partner, m.fcn, m.reference_doc, m.work_order, m.state, m.sent_at, f.name AS source_file,
               m.remote_path, m.batch_id, m.updated_at
        FROM messages m JOIN files f ON f.id = m.file_id
-       WHERE ${where.join(' AND ')} ORDER BY m.id`,
+       WHERE ${where.join(' AND ')} ${order}`,
     )
     .all(...params) as Raw[];
+  if (filter.limit !== undefined) rows.reverse();
 
   // The ack shown is the latest outcome (by the ack's own FileDate + FileTime, as the
   // reconciliation orders them): for an ACCEPTED or REJECTED message the latest ack with that
@@ -139,14 +166,57 @@ export function listMessages(config: Config, db: Db, filter: { state?: MessageSt
   });
 }
 
-export function messages(config: Config, opts: { state?: string; partner?: string; json: boolean }, io: Io): number {
-  const state = opts.state === undefined ? undefined : parseState(opts.state);
-  if (opts.partner !== undefined && !opts.partner) throw new UsageError('--partner needs a partner code');
+export interface MessagesOptions {
+  state?: string;
+  partner?: string;
+  type?: string;
+  file?: string;
+  reference?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  json: boolean;
+}
+
+/** `--type` as typed (any case): a message type name, or the code a configuration gave it. */
+export function parseMessageType(config: Config, s: string): MessageTypeName {
+  const t = s.trim();
+  const byName = MESSAGE_TYPE_NAMES.find((n) => n === t.toUpperCase());
+  const byCode = MESSAGE_TYPE_NAMES.find((n) => config.messageTypes[n].code === t);
+  if (byName ?? byCode) return (byName ?? byCode)!;
+  throw new UsageError(`unknown message type "${s}" (types: ${MESSAGE_TYPE_NAMES.join(', ')})`);
+}
+
+/** The command line's filters, checked: a wrong one is a usage error (exit 2). */
+export function parseFilter(config: Config, opts: Omit<MessagesOptions, 'json'>): MessageFilter {
+  for (const [flag, v] of [['--partner', opts.partner], ['--file', opts.file], ['--reference', opts.reference]] as const)
+    if (v !== undefined && !v.trim()) throw new UsageError(`${flag} needs a value`);
+  let limit: number | undefined;
+  if (opts.limit !== undefined) {
+    limit = Number(opts.limit);
+    if (!/^\d+$/.test(opts.limit.trim()) || !Number.isSafeInteger(limit) || limit < 1) throw new UsageError(`--limit ${JSON.stringify(opts.limit)}: must be a whole number >= 1`);
+  }
+  const filter: MessageFilter = {
+    state: opts.state === undefined ? undefined : parseState(opts.state),
+    partner: opts.partner,
+    type: opts.type === undefined ? undefined : parseMessageType(config, opts.type),
+    file: opts.file?.trim(),
+    reference: opts.reference?.trim(),
+    since: opts.since === undefined ? undefined : parseTimeBound('--since', opts.since, config.timezone, 'since'),
+    until: opts.until === undefined ? undefined : parseTimeBound('--until', opts.until, config.timezone, 'until'),
+    limit,
+  };
+  if (filter.since && filter.until && filter.since > filter.until) throw new UsageError(`--since ${opts.since} is after --until ${opts.until}`);
+  return filter;
+}
+
+export function messages(config: Config, opts: MessagesOptions, io: Io): number {
+  const filter = parseFilter(config, opts);
   const { db } = openForCommand(config, { create: false });
   try {
     if (opts.partner && !config.partners[opts.partner])
       io.err(`note: "${opts.partner}" is not a partner of ${config.file} (configured: ${Object.keys(config.partners).join(', ')}); listing what the ledger holds for it`);
-    const rows = listMessages(config, db, { state, partner: opts.partner });
+    const rows = listMessages(config, db, filter);
     if (opts.json) {
       io.out(JSON.stringify(rows));
       return EXIT.OK;

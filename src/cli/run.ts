@@ -1,4 +1,4 @@
-// `tlbridge run`: the daemon in the foreground, JSON log lines on stdout (journald). Exits 0
+// `tlbridge run`: the daemon in the foreground, log lines on stdout (JSON for journald; text on a terminal, log.format). Exits 0
 // after SIGTERM/SIGINT and a clean stop; the stop is bounded so systemd never has to kill it.
 import { ackPollService } from '../acks/scheduler.js';
 import { startSchedulers } from '../batch/scheduler.js';
@@ -33,14 +33,16 @@ export async function startService(config: Config, logger: Logger): Promise<{ da
 }
 
 export async function run(config: Config): Promise<number> {
-  const logger = createLogger(config.log.level);
-  const { daemon, sandbox } = await startService(config, logger);
+  const logger = createLogger(config.log.level, config.log.format);
   // `on`, not `once`: under `npm start` the signal can arrive twice (the process group's and
-  // npm's forward), and a second one must not hit Node's default handler mid-stop
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // npm's forward), and a second one must not hit Node's default handler mid-stop. Listening
+  // before the start: a signal right after the "running" line still stops cleanly.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.on('SIGTERM', () => resolve('SIGTERM'));
     process.on('SIGINT', () => resolve('SIGINT'));
   });
+  const { daemon, sandbox } = await startService(config, logger);
+  const signal = await stopSignal;
   logger.info('stopping', { signal });
   const started = Date.now();
   const timedOut = await Promise.race([

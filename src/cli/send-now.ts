@@ -1,12 +1,15 @@
 // `tlbridge send-now [--partner P]`: a batch cycle now, waited for. It may run beside the
 // daemon: cycles of one partner take turns through the ledger's partner lock.
 import { Archive } from '../archive/archive.js';
-import { runBatchCycleOnce } from '../batch/cycle.js';
+import { runBatchCycleOnce, type BatchCycleResult, type CycleLogger } from '../batch/cycle.js';
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
+import type { Db } from '../ledger/db.js';
+import { VISIBLE } from '../ledger/ledger.js';
 import { embeddedClientOptions } from '../sandbox/embedded.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { openForCommand } from '../ledger/open.js';
+import { startProgress, type Progress } from './progress.js';
 
 export async function sendNow(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
   const known = Object.keys(config.partners);
@@ -17,7 +20,15 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
     const archive = new Archive(dataPaths(config).archive, db);
     let ok = true;
     for (const partner of partners) {
-      const r = await runBatchCycleOnce({ db, config, archive, partner, endpoint: embeddedClientOptions(config) });
+      // one bar per partner, gone before its summary line: the two share the terminal
+      const total = stagedCount(db, partner);
+      const progress = startProgress({ total, unit: 'files uploaded', label: partner, stream: io.stderr });
+      let r: BatchCycleResult;
+      try {
+        r = await runBatchCycleOnce({ db, config, archive, partner, endpoint: embeddedClientOptions(config), logger: progressLogger(progress, total) });
+      } finally {
+        progress.stop();
+      }
       if (r.skipped) {
         io.out(`${partner}: another batch cycle of this partner is running${r.lockedBy ? ` (pid ${r.lockedBy.pid} since ${r.lockedBy.since})` : ''}; nothing done`);
         ok = false;
@@ -31,4 +42,22 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
   } finally {
     db.close();
   }
+}
+
+/** What a cycle may upload: the partner's STAGED messages (of converted files). */
+function stagedCount(db: Db, partner: string): number {
+  return (db.prepare(`SELECT count(*) AS n FROM messages m WHERE m.state = 'STAGED' AND m.partner = ? AND ${VISIBLE}`).get(partner) as { n: number }).n;
+}
+
+/** The cycle's own state-change events, counted: a message SENT is one uploaded; more claimed
+ * (STAGED to SENDING) than were staged at the start (the daemon staged a file meanwhile)
+ * raises the total. Logs nothing: the summary line says the rest. */
+function progressLogger(progress: Progress, staged: number): CycleLogger {
+  let claimed = 0;
+  const seen = (_msg: string, fields?: object) => {
+    const f = fields as { from?: unknown; to?: unknown } | undefined;
+    if (f?.from === 'STAGED' && f.to === 'SENDING' && ++claimed > staged) progress.setTotal(claimed);
+    else if (f?.to === 'SENT') progress.increment(1);
+  };
+  return { info: seen, warn: seen, error: seen };
 }

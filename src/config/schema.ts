@@ -151,7 +151,14 @@ export const configSchema = z
     reversals: z.object({ requireKnownOriginal: z.boolean().default(true) }).strict().default({ requireKnownOriginal: true }),
     partners: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'partner codes are 1-20 letters, digits, . _ -'), partnerSchema),
     archive: z.object({ retentionDays: z.number().int().min(1).default(2555) }).strict().default({ retentionDays: 2555 }),
-    log: z.object({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({
+        level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+        // auto: readable lines when stdout is a terminal, JSON lines otherwise (journald)
+        format: z.enum(['auto', 'json', 'text']).default('auto'),
+      })
+      .strict()
+      .default({ level: 'info', format: 'auto' }),
     metrics: z.object({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port') }).strict().optional(),
   })
   .strict();

@@ -42,8 +42,9 @@ function decode(bytes: Buffer, encoding: Encoding, line: number): RawLine | Inpu
 }
 
 /** Yields the lines of a file in batches (one per read chunk) to keep per-line overhead low.
- * A line longer than maxLineBytes is reported as an error and skipped, never buffered. */
-export async function* readLines(file: string, encoding: Encoding, maxLineBytes: number): AsyncGenerator<LineItem[]> {
+ * A line longer than maxLineBytes is reported as an error and skipped, never buffered.
+ * `onBytes` hears the size of each chunk read (progress). */
+export async function* readLines(file: string, encoding: Encoding, maxLineBytes: number, onBytes?: (n: number) => void): AsyncGenerator<LineItem[]> {
   const stream = createReadStream(file, { highWaterMark: 1 << 20 });
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -67,6 +68,7 @@ export async function* readLines(file: string, encoding: Encoding, maxLineBytes:
   };
 
   for await (const chunk of stream as AsyncIterable<Buffer>) {
+    onBytes?.(chunk.length);
     const out: LineItem[] = [];
     let pos = 0;
     for (;;) {

@@ -58,6 +58,8 @@ export interface TranslateOptions {
   onMessage(m: TranslatedMessage): void | Promise<void>;
   /** a stop (SIGTERM) abandons the conversion: translateFile rejects with an AbortError */
   signal?: AbortSignal;
+  /** the size of each chunk read from the file (progress) */
+  onBytesRead?(bytes: number): void;
 }
 
 export interface TranslateResult {
@@ -148,7 +150,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     if (chunk.length >= CHUNK_MESSAGES || chunkBytes >= CHUNK_BYTES) await flushChunk();
   };
 
-  for await (const batch of readLines(file, layout.encoding, config.maxLineBytes)) {
+  for await (const batch of readLines(file, layout.encoding, config.maxLineBytes, opts.onBytesRead)) {
     opts.signal?.throwIfAborted();
     for (const item of batch) {
       if (!isInputError(item) && item.text.trim() === '') continue;

@@ -8,10 +8,11 @@ export interface CliRun {
   err: string[];
 }
 
-export async function runCli(args: string[]): Promise<CliRun> {
+/** `streams.stderr`: a stream standing for the terminal behind stderr (progress is drawn there). */
+export async function runCli(args: string[], streams: Pick<Io, 'stdout' | 'stderr'> = {}): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
-  const io: Io = { out: (l) => void out.push(l), err: (l) => void err.push(l) };
+  const io: Io = { out: (l) => void out.push(l), err: (l) => void err.push(l), ...streams };
   const code = await main(args, io);
   return { code, out, err };
 }

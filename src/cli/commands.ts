@@ -1,0 +1,202 @@
+// Every command's help text and what runs it, as data (product.md 4). main.ts builds the
+// command tree from this list; the README's command reference is rendered from the same
+// tree (help-doc.ts), so the two cannot drift. A command's module is imported when it runs:
+// `convert` need not pay for the daemon's SSH, SQLite and watcher code, and `--help` reads
+// neither a module nor the config.
+import type { Config } from '../config/load.js';
+import type { Io } from './io.js';
+
+export interface ArgSpec {
+  /** commander's notation: <NAME> required, <NAME...> one or more */
+  name: string;
+  description: string;
+}
+
+export interface OptionSpec {
+  /** commander's notation: '--partner <code>', '--json' */
+  flags: string;
+  description: string;
+}
+
+export type OptionValues = Record<string, string | boolean | undefined>;
+
+export interface CommandCall {
+  /** positional arguments in order (a variadic one as string[]) */
+  args: Array<string | string[] | undefined>;
+  /** options by camelCase name (--reject-rate: rejectRate) */
+  opts: OptionValues;
+  io: Io;
+  /** the configuration named by --config (else $TLBRIDGE_CONFIG, else config/tlbridge.yaml) */
+  config(): Promise<Config>;
+}
+
+export interface CommandSpec {
+  /** 'status', or 'audit verify' for a sub-command of a group */
+  name: string;
+  /** one line: the command list and the first line of its help */
+  summary: string;
+  /** more about it, under the summary */
+  details?: string;
+  args?: ArgSpec[];
+  /** --config is added to every command */
+  options?: OptionSpec[];
+  example: string;
+  exit: string;
+  run(call: CommandCall): Promise<number> | number;
+}
+
+/** Commands that only hold sub-commands. */
+export const GROUPS: ReadonlyArray<{ name: string; summary: string; example: string }> = [
+  { name: 'audit', summary: 'the archive and its manifest chain', example: 'tlbridge audit verify' },
+];
+
+export const CONFIG_OPTION: OptionSpec = {
+  flags: '--config <path>',
+  description: 'the configuration file (default: $TLBRIDGE_CONFIG, else config/tlbridge.yaml)',
+};
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+const partnerOption = (what: string): OptionSpec => ({ flags: '--partner <code>', description: `only this partner (default: ${what})` });
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'run',
+    summary: 'the daemon, in the foreground',
+    details:
+      'Watches the drop folders, converts and stages what arrives, sends batches on each partner\'s schedule and polls for acks. ' +
+      'Log lines go to stdout: readable text on a terminal, JSON lines otherwise (log.format: auto | json | text). ' +
+      'Stops cleanly on SIGTERM or SIGINT.',
+    example: 'tlbridge run --config /etc/tlbridge/tlbridge.yaml',
+    exit: '0 after SIGTERM/SIGINT and a clean stop, 2 invalid config',
+    run: async (c) => (await import('./run.js')).run(await c.config()),
+  },
+  {
+    name: 'check-config',
+    summary: 'validate the configuration, listing every problem by key path',
+    example: 'tlbridge check-config --config /etc/tlbridge/tlbridge.yaml',
+    exit: '0 valid, 2 invalid',
+    run: async (c) => (await import('./check-config.js')).checkConfig(str(c.opts.config), c.io),
+  },
+  {
+    name: 'convert',
+    summary: 'flat file to validated XML files, offline',
+    details:
+      'Writes one <FileControlNumber>.xml per message, each validated against its XSD; FileControlNumbers are the prefix ' +
+      'plus a per-run sequence. Never overwrites a file, sends nothing, writes no ledger. A file with any problem writes ' +
+      'nothing (the file is the unit); its problems go to stderr by line and field. On a terminal, progress shows on stderr.',
+    args: [{ name: '<FILE...>', description: 'the flat files to convert' }],
+    options: [
+      { flags: '--layout <name>', description: "the input layout (default: the first inbound entry's)" },
+      { flags: '--out <dir>', description: 'where the XML files go (default: the current folder)' },
+    ],
+    example: 'tlbridge convert export.txt --layout erp-fixed --out /tmp/out',
+    exit: '0 ok, 1 input errors, 2 usage',
+    run: async (c) => {
+      const opts = { files: c.args[0] as string[], layout: str(c.opts.layout), out: str(c.opts.out) ?? '.' };
+      return (await import('./convert.js')).convert(await c.config(), opts, c.io);
+    },
+  },
+  {
+    name: 'status',
+    summary: 'counts by state, per partner last and next batch, overdue acks, error files',
+    options: [{ flags: '--json', description: 'one JSON object (stable fields)' }],
+    example: 'tlbridge status --json',
+    exit: '0',
+    run: async (c) => (await import('./status.js')).status(await c.config(), { json: c.opts.json === true }, c.io),
+  },
+  {
+    name: 'messages',
+    summary: 'one row per message, with its ack',
+    details:
+      'Filters combine (all must match). --since and --until are on the time the source file was received: an ISO date ' +
+      '(the whole day) or date-time; without an offset they are in the configuration\'s timezone. Times shown are UTC.',
+    options: [
+      { flags: '--state <state>', description: 'only messages in this state (STAGED, SENT, ACCEPTED, ...)' },
+      { flags: '--partner <code>', description: 'only this partner' },
+      { flags: '--type <type>', description: 'only this message type (MATERIALS_PRODUCED, ...)' },
+      { flags: '--file <name>', description: 'only messages of this source file (its name as dropped; * matches any text, ? one character)' },
+      { flags: '--reference <ref>', description: 'only this reference document or work order number' },
+      { flags: '--since <time>', description: 'source file received at or after (2026-12-02, 2026-12-02T14:00)' },
+      { flags: '--until <time>', description: 'source file received at or before (a date: up to its end)' },
+      { flags: '--limit <n>', description: 'only the newest n, shown oldest first' },
+      { flags: '--json', description: 'a JSON array (stable fields)' },
+    ],
+    example: 'tlbridge messages --since 2026-12-02T14:00 --until 2026-12-02T14:10 --partner ACME-PHARMA',
+    exit: '0',
+    run: async (c) => {
+      const o = c.opts;
+      const filters = { state: str(o.state), partner: str(o.partner), type: str(o.type), file: str(o.file), reference: str(o.reference) };
+      const opts = { ...filters, since: str(o.since), until: str(o.until), limit: str(o.limit), json: o.json === true };
+      return (await import('./messages.js')).messages(await c.config(), opts, c.io);
+    },
+  },
+  {
+    name: 'send-now',
+    summary: 'run a batch cycle now and wait for it',
+    details: "Works whether or not the daemon runs: cycles of one partner take turns through the ledger's partner lock. On a terminal, progress shows on stderr.",
+    options: [partnerOption('every partner')],
+    example: 'tlbridge send-now --partner ACME-PHARMA',
+    exit: '0 all uploadable sent, 1 otherwise',
+    run: async (c) => (await import('./send-now.js')).sendNow(await c.config(), { partner: str(c.opts.partner) }, c.io),
+  },
+  {
+    name: 'poll-acks',
+    summary: 'run an ack poll now',
+    options: [partnerOption('every partner')],
+    example: 'tlbridge poll-acks --partner ACME-PHARMA',
+    exit: '0 (also on a fresh install with no ledger), 1 if a poll failed',
+    run: async (c) => (await import('./poll-acks.js')).pollAcksCommand(await c.config(), { partner: str(c.opts.partner) }, c.io),
+  },
+  {
+    name: 'resend',
+    summary: 'a SENT message back to STAGED, same FileControlNumber',
+    details: 'The next batch cycle uploads it again, byte-identical. Your user name, the time and the reason are recorded in the ledger and the archive.',
+    args: [{ name: '<MESSAGE_ID>', description: 'the id shown by `tlbridge messages`' }],
+    options: [{ flags: '--reason <text>', description: 'why (required)' }],
+    example: 'tlbridge resend 42 --reason "partner lost the file (ticket 1234)"',
+    exit: '0 done, 1 refused',
+    run: async (c) => (await import('./resend.js')).resend(await c.config(), { id: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
+  },
+  {
+    name: 'reprocess',
+    summary: 'an error/ file back through intake',
+    details: 'Your user name, the time and the reason are recorded in the ledger and the archive.',
+    args: [{ name: '<ERROR_FILE>', description: 'the file in error/ (its name or path)' }],
+    options: [
+      { flags: '--reason <text>', description: 'why (required)' },
+      { flags: '--force', description: 'pass the duplicate check' },
+    ],
+    example: 'tlbridge reprocess export-0412.txt --reason "ERP corrected the lot numbers"',
+    exit: '0 done, 1 refused',
+    run: async (c) => {
+      const opts = { file: c.args[0] as string, reason: str(c.opts.reason), force: c.opts.force === true };
+      return (await import('./reprocess.js')).reprocess(await c.config(), opts, c.io);
+    },
+  },
+  {
+    name: 'audit verify',
+    summary: 'recompute every archive hash and the manifest chain',
+    details: 'Any change, removal or addition in the archive is named.',
+    example: 'tlbridge audit verify',
+    exit: '0 intact, 1 names what differs',
+    run: async (c) => (await import('./audit.js')).audit(await c.config(), { sub: 'verify', rest: [] }, c.io),
+  },
+  {
+    name: 'sandbox',
+    summary: 'an SFTP server that plays the manufacturer',
+    details: "For rehearsing a site's ERP exports before going live. Runs until SIGTERM or SIGINT.",
+    options: [
+      { flags: '--port <n>', description: 'the port on 127.0.0.1 (default: 2222; 0 picks a free one)' },
+      { flags: '--dir <dir>', description: 'its folder (default: var/sandbox)' },
+      { flags: '--reject-rate <r>', description: "share of files answered with an error ack, 0 to 1 (default: the first partner's sandbox setting, else 0)" },
+      { flags: '--ack-delay <s>', description: "seconds before an ack appears (default: the first partner's sandbox setting, else 0)" },
+    ],
+    example: 'tlbridge sandbox --port 2222 --reject-rate 0.1',
+    exit: '0 on stop',
+    run: async (c) => {
+      const o = c.opts;
+      const opts = { port: str(o.port), dir: str(o.dir), rejectRate: str(o.rejectRate), ackDelay: str(o.ackDelay) };
+      return (await import('./sandbox.js')).sandbox(await c.config(), opts, c.io);
+    },
+  },
+];
