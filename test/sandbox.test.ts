@@ -18,7 +18,8 @@ import { rejects } from '../src/sandbox/processor.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox/server.js';
 import { sha256Fingerprint } from '../src/transport/fingerprint.js';
 import { SftpError, SftpSession } from '../src/transport/sftp.js';
-import { loadSchema, parseUntrusted } from '../src/xml/validator.js';
+import { loadSchema } from '../src/xml/schema.js';
+import { parseUntrusted } from '../src/xml/untrusted.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PRODUCED_DIR = '/inbox/MATERIALS_PRODUCED';
