@@ -26,7 +26,8 @@
 // The ack gets its own FileControlNumber ACK + 12 digits (counter in <dir>/ack-counter.json) and
 // is written atomically: a dot-prefixed temp name in the ack folder, then a rename. With
 // ackDelaySeconds it waits in <dir>/pending-acks/<due ms>-<ack fcn>.xml and is renamed into the
-// ack folder when due; a restart delivers what was pending.
+// ack folder when due; a restart delivers what was pending (ack-outbox.ts). The rules of each
+// step are in rules.ts; this file keeps their order and the state (seen numbers, judgements).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
