@@ -19,7 +19,8 @@ import { startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox/
 import { sha256Fingerprint } from '../src/transport/fingerprint.js';
 import { SftpError } from '../src/transport/errors.js';
 import { SftpSession } from '../src/transport/session.js';
-import { loadSchema, parseUntrusted } from '../src/xml/validator.js';
+import { loadSchema } from '../src/xml/schema.js';
+import { parseUntrusted } from '../src/xml/untrusted.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PRODUCED_DIR = '/inbox/MATERIALS_PRODUCED';

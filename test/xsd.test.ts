@@ -1,4 +1,4 @@
-// The shipped XSDs (xsd/) and the libxmljs2 wrapper (src/xml/validator.ts).
+// The shipped XSDs (xsd/) and the libxml2-wasm wrapper (src/xml/: schema.ts, untrusted.ts).
 // Every instance is checked by our validator and, for the XSDs themselves, by the real xmllint
 // (the benchmark validates with xmllint, so the schemas must load and agree there too).
 import { expect } from 'chai';
@@ -7,7 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadSchema, parseUntrusted, validateDoc, type XmlIssue } from '../src/xml/validator.js';
+import { loadSchema, validateDoc, type XmlIssue } from '../src/xml/schema.js';
+import { parseUntrusted } from '../src/xml/untrusted.js';
+import { parseAck } from '../src/acks/parse.js';
+import { diag } from 'libxml2-wasm';
 
 const XSD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../xsd');
 const CMN = 'urn:tracelink:mapper:sl:commontypes';
@@ -216,7 +219,7 @@ function messages(issues: XmlIssue[]): string {
 describe('xsd: the seven message schemas', () => {
   for (const code of CODES) {
     describe(code, () => {
-      it('accepts the hand-written valid instance (libxmljs2)', () => {
+      it('accepts the hand-written valid instance (libxml2-wasm)', () => {
         const issues = loadSchema(xsdOf(code)).validate(VALID[code]!);
         expect(issues, messages(issues)).to.deep.equal([]);
       });
@@ -471,7 +474,7 @@ describe('xsd: negative cases, each refused by our validator and by xmllint', ()
       const xml = c.xml();
       expect(xml).to.not.equal(VALID[c.code]);
       const issues = loadSchema(xsdOf(c.code)).validate(xml);
-      expect(issues, 'libxmljs2 accepted it').to.not.be.empty;
+      expect(issues, 'our validator accepted it').to.not.be.empty;
       expect(messages(issues)).to.match(c.expect);
       for (const i of issues) expect(i.line === null || i.line > 0).to.equal(true);
       expect(xmllint(xsdOf(c.code), xml).status, 'xmllint accepted it').to.not.equal(0);
@@ -628,6 +631,16 @@ describe('acknowledgments: parseUntrusted + validateDoc against IE_PROCESSING_RE
       expectNoLeak(issues);
     });
 
+    it('is read as strict UTF-8 whatever encoding it declares: a declared ISO-8859-1 changes nothing', () => {
+      const declared = ACK_EXAMPLE.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace('LotNumber unknown', 'Lot M\u00fcller unknown');
+      const { doc, issues } = parseUntrusted(Buffer.from(declared, 'utf8'), OPTS);
+      expect(issues).to.deep.equal([]);
+      expect(doc!.text(`${ERR}/ie:ErrorMessage`)).to.equal('Lot M\u00fcller unknown to receiver');
+      doc!.dispose();
+      const latin1 = Buffer.from(declared, 'latin1'); // the same text really in ISO-8859-1: not UTF-8, refused
+      expect(messages(parseUntrusted(latin1, OPTS).issues)).to.match(/not valid UTF-8/);
+    });
+
     it('an internal entity expansion bomb is refused (it needs a DOCTYPE)', () => {
       const bomb = '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><a>&b;</a>';
       const { doc, issues } = parseUntrusted(bomb, OPTS);
@@ -704,58 +717,56 @@ describe('validator: loadSchema and validate', () => {
     expect(issues.map((i) => i.line)).to.include(qtyLine);
   });
 
-  describe('validateMany', () => {
-    it('gives exactly what validate gives, document by document, for every valid and negative case', () => {
-      for (const code of CODES) {
-        const docs = [
-          VALID[code]!,
-          ...NEGATIVE.filter((c) => c.code === code).map((c) => c.xml()),
-          VALID[code]!.replace('</MessageBody>', '</MessageBodyX>'), // not well-formed
-          VALID[code === 'MATERIALS_ISSUED' ? 'MATERIALS_CONSUMED' : 'MATERIALS_ISSUED']!, // another root
-          '',
-          VALID[code]!,
-        ];
-        const schema = loadSchema(xsdOf(code));
-        const many = schema.validateMany(docs);
-        expect(many, code).to.deep.equal(docs.map((d) => schema.validate(d)));
-        expect(many[0], code).to.deep.equal([]);
-        expect(many.at(-1), code).to.deep.equal([]);
-        for (const r of many.slice(1, -1)) expect(r, code).to.not.be.empty;
+  it('compiles each schema once and keeps it: it still validates after its files are gone', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'kept-'));
+    for (const f of ['MATERIALS_ISSUED.xsd', 'shared-types.xsd', 'commontypes.xsd']) fs.copyFileSync(path.join(XSD_DIR, f), path.join(dir, f));
+    const s = loadSchema(path.join(dir, 'MATERIALS_ISSUED.xsd'));
+    fs.rmSync(dir, { recursive: true });
+    expect(s.validate(VALID.MATERIALS_ISSUED!)).to.deep.equal([]);
+    // the chameleon include (shared-types.xsd) and the import (commontypes.xsd) are in the compiled schema
+    expect(messages(s.validate(VALID.MATERIALS_ISSUED!.replace('type="GTIN"', 'type="EAN"')))).to.match(/EAN/);
+    expect(messages(s.validate(VALID.MATERIALS_ISSUED!.replace('<cmn:UsageIndicator>TEST', '<cmn:UsageIndicator>DEV')))).to.match(/UsageIndicator/);
+  });
+
+  it('reports the real line past line 65535', () => {
+    const schema = loadSchema(xsdOf('MATERIALS_PRODUCED'));
+    const bad = MP.replace('<cmn:UsageIndicator>TEST', `${'\n'.repeat(70_000)}<cmn:UsageIndicator>DEV`);
+    const badLine = bad.split('\n').findIndex((l) => l.includes('>DEV<')) + 1;
+    expect(badLine).to.be.greaterThan(70_000);
+    expect(schema.validate(bad).map((i) => i.line)).to.deep.equal([badLine]);
+  });
+
+  it('leaves no parsed document alive in WebAssembly memory (validate, parseUntrusted + dispose, parseAck)', () => {
+    const schema = loadSchema(xsdOf('MATERIALS_CONSUMED'));
+    const ackSchema = loadSchema(xsdOf('IE_PROCESSING_RESPONSE'));
+    const ackOpts = { maxBytes: 1e6, namespaces: { ack: IE, commontypes: CMN } };
+    diag.configure({ enabled: true });
+    try {
+      for (let i = 0; i < 50; i++) {
+        expect(schema.validate(VALID.MATERIALS_CONSUMED!)).to.deep.equal([]);
+        expect(schema.validate(VALID.MATERIALS_CONSUMED!.replace('<cmn:UsageIndicator>TEST', '<cmn:UsageIndicator>DEV'))).to.have.length(1);
+        expect(schema.validate(VALID.MATERIALS_CONSUMED!.replace('</MessageBody>', '</MessageBodyX>'))).to.not.be.empty;
+        const { doc } = parseUntrusted(ACK_EXAMPLE, { maxBytes: 1e6, namespaces: { ie: IE } });
+        expect(validateDoc(ackSchema, doc!)).to.deep.equal([]);
+        doc!.dispose();
+        expect(parseUntrusted('<a><b></a>', { maxBytes: 1e6, namespaces: {} }).doc).to.equal(null);
+        expect(parseAck(ACK_EXAMPLE, ackOpts).ok).to.equal(true);
+        expect(parseAck(ACK_EXAMPLE.replace('ERROR</ie:ProcessingStatus>', 'FAILED</ie:ProcessingStatus>'), ackOpts).ok).to.equal(false);
       }
-    });
+      const live = (diag.report() as Record<string, { instances: unknown[] }>).XmlDocument?.instances ?? [];
+      expect(live, 'XmlDocuments parsed in this test and never disposed').to.have.length(0);
+    } finally {
+      diag.configure({ enabled: false });
+    }
+  });
 
-    it('keeps line numbers per document across chunks (past libxml2 65535-line limit)', () => {
-      const schema = loadSchema(xsdOf('MATERIALS_PRODUCED'));
-      const bad = MP.replace('<cmn:UsageIndicator>TEST', '<cmn:UsageIndicator>DEV');
-      const badLine = bad.split('\n').findIndex((l) => l.includes('>DEV<')) + 1;
-      const docs = Array.from({ length: 3000 }, (_, i) => (i % 997 === 5 ? bad : MP));
-      expect(docs.join('\n').split('\n').length).to.be.greaterThan(70_000);
-      const r = schema.validateMany(docs);
-      expect(r).to.have.length(3000);
-      r.forEach((issues, i) => {
-        if (i % 997 === 5) expect(issues.map((x) => x.line), `doc ${i}`).to.deep.equal([badLine]);
-        else expect(issues, `doc ${i}`).to.deep.equal([]);
-      });
-    });
-
-    it('is much cheaper per document than validate (one schema compilation per chunk)', () => {
-      const schema = loadSchema(xsdOf('MATERIALS_CONSUMED'));
-      const docs = Array.from({ length: 300 }, () => VALID.MATERIALS_CONSUMED!);
-      schema.validateMany(docs.slice(0, 10));
-      let t = process.hrtime.bigint();
-      for (const d of docs) schema.validate(d);
-      const one = Number(process.hrtime.bigint() - t);
-      t = process.hrtime.bigint();
-      schema.validateMany(docs);
-      const many = Number(process.hrtime.bigint() - t);
-      expect(many, `validateMany ${many / 1e6} ms, validate ${one / 1e6} ms`).to.be.lessThan(one / 2);
-    });
-
-    it('handles no document and one document', () => {
-      const schema = loadSchema(xsdOf('MATERIALS_ISSUED'));
-      expect(schema.validateMany([])).to.deep.equal([]);
-      expect(schema.validateMany([VALID.MATERIALS_ISSUED!])).to.deep.equal([[]]);
-    });
+  it('a disposed document cannot be read any more (no use after free)', () => {
+    const { doc } = parseUntrusted(ACK_EXAMPLE, { maxBytes: 1e6, namespaces: { ie: IE } });
+    expect(doc!.count('/ie:IEProcessingAckMessage')).to.equal(1);
+    doc!.dispose();
+    doc!.dispose(); // idempotent
+    expect(() => doc!.count('/ie:IEProcessingAckMessage')).to.throw(/disposed/);
+    expect(() => validateDoc(loadSchema(xsdOf('IE_PROCESSING_RESPONSE')), doc!)).to.throw(/disposed/);
   });
 
   it('validates the same schema many times with stable results', () => {
@@ -804,7 +815,7 @@ describe('validator: loadSchema and validate', () => {
     });
   });
 
-  it('every shipped XSD loads (libxmljs2) and compiles with xmllint', () => {
+  it('every shipped XSD loads (libxml2-wasm) and compiles with xmllint', () => {
     const files = fs.readdirSync(XSD_DIR).filter((f) => f.endsWith('.xsd') && f !== 'shared-types.xsd' && f !== 'commontypes.xsd');
     expect(files.sort()).to.deep.equal([...CODES, 'IE_PROCESSING_RESPONSE'].map((c) => `${c}.xsd`).sort());
     for (const f of files) {

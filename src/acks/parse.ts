@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Config } from '../config/load.js';
 import type { PartnerConfig } from '../config/schema.js';
 import { ACK_SCHEMA } from '../messages/registry.js';
-import { loadSchema, parseUntrusted, validateDoc, type XmlIssue } from '../xml/validator.js';
+import { loadSchema, validateDoc, type XmlIssue } from '../xml/schema.js';
+import { parseUntrusted, type XmlDoc } from '../xml/untrusted.js';
 
 export type AckStatus = 'SUCCESS' | 'WARNING' | 'ERROR';
 
@@ -80,6 +81,14 @@ export function parseAck(data: Buffer | string, opts: AckParseOptions): AckParse
     return { ok: false, problem: problemText(refused ? '' : 'not well-formed XML: ', parsed.issues) };
   }
   const doc = parsed.doc;
+  try {
+    return readAck(doc, opts);
+  } finally {
+    doc.dispose(); // its WebAssembly memory, now rather than at some GC
+  }
+}
+
+function readAck(doc: XmlDoc, opts: AckParseOptions): AckParseResult {
   const schemaFile = opts.schemaFile ?? ACK_SCHEMA;
   const issues = validateDoc(loadSchema(schemaFile), doc);
   if (issues.length > 0) return { ok: false, problem: problemText(`not valid against the ack XSD ${path.basename(schemaFile)}: `, issues) };

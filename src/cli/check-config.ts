@@ -1,6 +1,6 @@
 // `tlbridge check-config`: every problem of the configuration, by key path.
 import { loadConfig } from '../config/load.js';
-import { loadSchema } from '../xml/validator.js';
+import { loadSchema } from '../xml/schema.js';
 import { ACK_SCHEMA } from '../messages/registry.js';
 import { EXIT, type Io } from './io.js';
 

@@ -13,15 +13,15 @@ import { MESSAGE_MODULES } from '../messages/index.js';
 import { isMessageTypeName, type MessageTypeInfo, type MessageTypeName } from '../messages/registry.js';
 import type { MappedMessage, MessageModule, RecordGroup } from '../messages/types.js';
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
-import { loadSchema } from '../xml/validator.js';
+import { loadSchema } from '../xml/schema.js';
 import { fieldForXsdIssue } from './xsd-fields.js';
 import { sha256 } from '../util/sha256.js';
 import { StringIndex } from '../util/string-index.js';
 
 /** TraceLink refuses files over 300 MB (messages.md 1). */
 const MAX_MESSAGE_BYTES = 300 * 1000 * 1000;
-/** Rendered messages validated together: XSD validation is far cheaper per message in a group,
- * and a small group keeps little alive long enough to reach the old generation (peak RSS). */
+/** Rendered messages validated, then handed on, as a group: a small group keeps little alive long
+ * enough to reach the old generation (peak RSS), and the event loop gets a turn between groups. */
 const CHUNK_MESSAGES = 64;
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -98,10 +98,9 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
     const batch = chunk;
     chunk = [];
     chunkBytes = 0;
-    const results = loadSchema(batch[0]!.info.schema).validateMany(batch.map((m) => m.xml));
-    for (const [i, issues] of results.entries()) {
-      const m = batch[i]!;
-      for (const issue of issues) errors.add(inputError(m.mapped.line, fieldForXsdIssue(issue.message), null, `fails the ${m.info.code} schema: ${issue.message}`));
+    const schema = loadSchema(batch[0]!.info.schema);
+    for (const m of batch) {
+      for (const issue of schema.validate(m.xml)) errors.add(inputError(m.mapped.line, fieldForXsdIssue(issue.message), null, `fails the ${m.info.code} schema: ${issue.message}`));
     }
     if (errors.count) return;
     for (const m of batch) await opts.onMessage(m);

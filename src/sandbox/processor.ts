@@ -26,35 +26,24 @@
 // The ack gets its own FileControlNumber ACK + 12 digits (counter in <dir>/ack-counter.json) and
 // is written atomically: a dot-prefixed temp name in the ack folder, then a rename. With
 // ackDelaySeconds it waits in <dir>/pending-acks/<due ms>-<ack fcn>.xml and is renamed into the
-// ack folder when due; a restart delivers what was pending.
-import { createHash } from 'node:crypto';
+// ack folder when due; a restart delivers what was pending (ack-outbox.ts). The rules of each
+// step are in rules.ts; this file keeps their order and the state (seen numbers, judgements).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { MessageTypeInfo } from '../messages/registry.js';
-import { loadSchema, parseUntrusted, validateDoc, type XmlDoc } from '../xml/validator.js';
+import { loadSchema, validateDoc } from '../xml/schema.js';
+import { parseUntrusted, type XmlDoc } from '../xml/untrusted.js';
 import { renderAck, type AckError, type AckStatus } from './ack.js';
+import { AckOutbox } from './ack-outbox.js';
+import { envelopeProblems, ERROR_CODES, issueText, MAX_FILE_BYTES, MAX_XSD_ERRORS, readEnvelope, rejects, tooBig, type Envelope } from './rules.js';
+
+export { ACK_COUNTER_FILE, ACK_FOLDER, PENDING_DIR } from './ack-outbox.js';
+export { ERROR_CODES, MAX_FILE_BYTES, rejects } from './rules.js';
 
 export const INBOX = 'inbox';
-export const ACK_FOLDER = ['outbox', 'IE_PROCESSING_RESPONSE'] as const;
 export const SEEN_FILE = 'seen-fcn.jsonl';
-export const ACK_COUNTER_FILE = 'ack-counter.json';
-export const PENDING_DIR = 'pending-acks';
 export const PROCESSED_LOG = 'processed.jsonl';
-
-/** TraceLink refuses files over 300 MB (messages.md 1); so does the sandbox. */
-export const MAX_FILE_BYTES = 300 * 1000 * 1000;
-/** More XSD issues than this are summed up in one last ProcessingError. */
-const MAX_XSD_ERRORS = 50;
-
-export const ERROR_CODES = {
-  malformed: 'XML_MALFORMED',
-  unknownType: 'UNKNOWN_MESSAGE_TYPE',
-  xsd: 'XSD_INVALID',
-  envelope: 'ENVELOPE_MISMATCH',
-  duplicate: 'DUPLICATE_FILE',
-  rejected: 'REJECTED_BY_SANDBOX',
-} as const;
 
 export interface ProcessorOptions {
   dir: string;
@@ -100,41 +89,31 @@ interface SeenEntry {
   path: string;
 }
 
-const HEADER = '/*/*[local-name()="ControlFileHeader"]';
-
 export class Processor {
   private readonly o: ProcessorOptions;
   private readonly seen = new Map<string, SeenEntry>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly outbox: AckOutbox;
   private closed = false;
-  private ackSeq: number;
 
   constructor(o: ProcessorOptions) {
     this.o = o;
-    for (const d of [path.join(o.dir, INBOX), this.ackDir, this.pendingDir]) fs.mkdirSync(d, { recursive: true, mode: 0o750 });
+    fs.mkdirSync(path.join(o.dir, INBOX), { recursive: true, mode: 0o750 });
     for (const t of Object.values(o.messageTypes)) {
       fs.mkdirSync(path.join(o.dir, INBOX, t.code), { recursive: true, mode: 0o750 });
       loadSchema(t.schema); // a schema that does not compile stops the start, not a judgement
     }
     this.loadSeen();
-    const last = this.readJson<{ last?: number }>(ACK_COUNTER_FILE)?.last;
-    this.ackSeq = typeof last === 'number' && Number.isSafeInteger(last) && last >= 0 ? last : 0;
-    this.resumePending();
+    this.outbox = new AckOutbox(o.dir, o.logger); // last: it starts the timers of pending acks
   }
 
   get ackDir(): string {
-    return path.join(this.o.dir, ...ACK_FOLDER);
-  }
-
-  private get pendingDir(): string {
-    return path.join(this.o.dir, PENDING_DIR);
+    return this.outbox.ackDir;
   }
 
   /** Stops the delay timers; pending acks stay in pending-acks/ for the next start. */
   close(): void {
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.outbox.close();
   }
 
   /**
@@ -161,14 +140,24 @@ export class Processor {
     }
 
     const parsed = parseUntrusted(data, { maxBytes: MAX_FILE_BYTES, namespaces: { cmn: this.o.namespaces.commontypes } });
-    const env = parsed.doc ? readEnvelope(parsed.doc) : null;
-    const errors: AckError[] = [];
     if (!parsed.doc) {
-      for (const i of parsed.issues) errors.push({ code: ERROR_CODES.malformed, class: 1, message: issueText(i) });
+      const errors: AckError[] = parsed.issues.map((i) => ({ code: ERROR_CODES.malformed, class: 1, message: issueText(i) }));
       if (errors.length === 0) errors.push({ code: ERROR_CODES.malformed, class: 1, message: 'not an XML document' });
-      return this.answer(at, errors, env);
+      return this.answer(at, errors);
     }
+    const doc = parsed.doc;
+    try {
+      return this.judge(at, doc);
+    } finally {
+      doc.dispose(); // its WebAssembly memory (up to a few times MAX_FILE_BYTES), now rather than at some GC
+    }
+  }
 
+  /** Steps 2 to 4 of the judgement, for a well-formed document. */
+  private judge(at: Arrival, doc: XmlDoc): ProcessedRecord {
+    const { virt, info, folder, name } = at;
+    const env = readEnvelope(doc);
+    const errors: AckError[] = [];
     const fcn = env?.controlNumber ?? null;
     const sender = env?.sender ?? '';
     if (fcn) {
@@ -194,13 +183,13 @@ export class Processor {
           : `files go into /${INBOX}/<MESSAGE_TYPE>/ (known: ${known}); ${virt} is not in one`,
       });
     } else {
-      const issues = validateDoc(loadSchema(info.schema), parsed.doc);
+      const issues = validateDoc(loadSchema(info.schema), doc);
       for (const i of issues.slice(0, MAX_XSD_ERRORS)) errors.push({ code: ERROR_CODES.xsd, class: 1, message: issueText(i) });
       if (issues.length > MAX_XSD_ERRORS) {
         errors.push({ code: ERROR_CODES.xsd, class: 1, message: `${issues.length - MAX_XSD_ERRORS} more XSD issues not listed` });
       }
     }
-    errors.push(...this.envelopeProblems(env, info, name));
+    errors.push(...envelopeProblems(env, info, name, this.o));
     if (errors.length === 0 && fcn && rejects(fcn, this.o.rejectRate)) {
       errors.push({
         code: ERROR_CODES.rejected,
@@ -212,34 +201,11 @@ export class Processor {
     return this.answer(at, errors, env);
   }
 
-  private envelopeProblems(env: Envelope | null, info: MessageTypeInfo | null, name: string): AckError[] {
-    const out: AckError[] = [];
-    const problem = (field: string, message: string) =>
-      out.push({ code: ERROR_CODES.envelope, class: 1, message, path: `ControlFileHeader/${field}` });
-    const shown = (v: string | null) => (v === null ? 'missing' : JSON.stringify(v));
-    if (env?.receiver !== this.o.receiverId) {
-      problem('FileReceiverNumber', `FileReceiverNumber ${shown(env?.receiver ?? null)} is not this receiver: expected ${JSON.stringify(this.o.receiverId)}`);
-    }
-    if (this.o.senderId !== undefined && env?.sender !== this.o.senderId) {
-      problem('FileSenderNumber', `FileSenderNumber ${shown(env?.sender ?? null)} is not the expected sender ${JSON.stringify(this.o.senderId)}`);
-    }
-    if (info && env?.transactionType !== info.transactionType) {
-      problem(
-        'FileTransactionType',
-        `FileTransactionType ${shown(env?.transactionType ?? null)} does not match the folder ${info.code} (expects ${JSON.stringify(info.transactionType)})`,
-      );
-    }
-    const fcn = env?.controlNumber ?? null;
-    if (!fcn) problem('FileControlNumber', 'FileControlNumber is missing');
-    else if (name !== `${fcn}.xml`) problem('FileControlNumber', `the file name ${JSON.stringify(name)} is not <FileControlNumber>.xml (${fcn}.xml)`);
-    return out;
-  }
-
   private answer(at: Arrival, errors: AckError[], env: Envelope | null = null): ProcessedRecord {
     const { virt, info, folder, name } = at;
     const now = new Date();
     const status: AckStatus = errors.length ? 'ERROR' : 'SUCCESS';
-    const ackFcn = this.nextAckNumber();
+    const ackFcn = this.outbox.nextAckNumber();
     const stem = name.replace(/\.xml$/i, '');
     const xml = renderAck(
       {
@@ -259,8 +225,7 @@ export class Processor {
       this.o.namespaces,
     );
     const due = now.getTime() + Math.round(this.o.ackDelaySeconds * 1000);
-    if (this.o.ackDelaySeconds > 0) this.park(ackFcn, xml, due);
-    else this.deliver(ackFcn, xml);
+    this.outbox.send(ackFcn, xml, due, this.o.ackDelaySeconds > 0);
     const rec: ProcessedRecord = {
       at: now.toISOString(),
       path: virt,
@@ -329,60 +294,7 @@ export class Processor {
     return found;
   }
 
-  // ------------------------------------------------------------------- ack files
-
-  /** Writes the ack into the ack folder: dot-prefixed temp name, then rename. */
-  private deliver(ackFcn: string, xml: string): void {
-    fs.mkdirSync(this.ackDir, { recursive: true, mode: 0o750 });
-    const tmp = path.join(this.ackDir, `.${ackFcn}.xml.tmp`);
-    fs.writeFileSync(tmp, xml, { mode: 0o640 });
-    fs.renameSync(tmp, path.join(this.ackDir, `${ackFcn}.xml`));
-  }
-
-  private park(ackFcn: string, xml: string, due: number): void {
-    const file = path.join(this.pendingDir, `${due}-${ackFcn}.xml`);
-    const tmp = path.join(this.pendingDir, `.${ackFcn}.xml.tmp`);
-    fs.mkdirSync(this.pendingDir, { recursive: true, mode: 0o750 });
-    fs.writeFileSync(tmp, xml, { mode: 0o640 });
-    fs.renameSync(tmp, file);
-    this.schedule(file, ackFcn, due);
-  }
-
-  private schedule(file: string, ackFcn: string, due: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      if (this.closed) return;
-      try {
-        fs.mkdirSync(this.ackDir, { recursive: true, mode: 0o750 });
-        fs.renameSync(file, path.join(this.ackDir, `${ackFcn}.xml`));
-        this.o.logger.info('sandbox: delayed ack delivered', { ack: ackFcn });
-      } catch (e) {
-        this.o.logger.error('sandbox: could not deliver a delayed ack', { ack: ackFcn, error: (e as Error).message });
-      }
-    }, Math.max(0, due - Date.now()));
-    this.timers.add(t);
-  }
-
-  private resumePending(): void {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.pendingDir);
-    } catch {
-      return;
-    }
-    for (const n of names.sort()) {
-      const m = /^(\d+)-(ACK\d+)\.xml$/.exec(n);
-      if (m) this.schedule(path.join(this.pendingDir, n), m[2]!, Number(m[1]));
-    }
-  }
-
   // ------------------------------------------------------------------- state
-
-  private nextAckNumber(): string {
-    this.ackSeq++;
-    this.writeJson(ACK_COUNTER_FILE, { last: this.ackSeq });
-    return `ACK${String(this.ackSeq).padStart(12, '0')}`;
-  }
 
   private loadSeen(): void {
     let text: string;
@@ -407,56 +319,9 @@ export class Processor {
     this.seen.set(seenKey(sender, fcn), e);
     fs.appendFileSync(path.join(this.o.dir, SEEN_FILE), JSON.stringify(e) + '\n', { mode: 0o640 });
   }
-
-  private readJson<T>(name: string): T | null {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(this.o.dir, name), 'utf8')) as T;
-    } catch {
-      return null;
-    }
-  }
-
-  private writeJson(name: string, value: unknown): void {
-    const file = path.join(this.o.dir, name);
-    const tmp = path.join(this.o.dir, `.${name}.tmp`);
-    fs.writeFileSync(tmp, JSON.stringify(value) + '\n', { mode: 0o640 });
-    fs.renameSync(tmp, file);
-  }
-}
-
-interface Envelope {
-  sender: string | null;
-  receiver: string | null;
-  transactionType: string | null;
-  controlNumber: string | null;
-}
-
-function readEnvelope(doc: XmlDoc): Envelope {
-  const get = (name: string) => doc.text(`${HEADER}/cmn:${name}`);
-  return {
-    sender: get('FileSenderNumber'),
-    receiver: get('FileReceiverNumber'),
-    transactionType: get('FileTransactionType'),
-    controlNumber: get('FileControlNumber'),
-  };
 }
 
 function seenKey(sender: string, fcn: string): string {
   return `${sender}\u0000${fcn}`;
 }
 
-function issueText(i: { line: number | null; message: string }): string {
-  return i.line === null ? i.message : `line ${i.line}: ${i.message}`;
-}
-
-function tooBig(size: number): AckError {
-  return { code: ERROR_CODES.malformed, class: 1, message: `file of ${size} bytes exceeds the limit of ${MAX_FILE_BYTES} bytes` };
-}
-
-/** Deterministic: the same FileControlNumber always gets the same answer; rate 1 rejects all, 0 none. */
-export function rejects(fcn: string, rate: number): boolean {
-  if (!(rate > 0)) return false;
-  if (rate >= 1) return true;
-  const h = createHash('sha256').update(fcn).digest().readUInt32BE(0);
-  return h / 0x1_0000_0000 < rate;
-}

@@ -39,8 +39,9 @@ export function cloneRepo(dest: string): void {
 }
 
 /** npm settings an outer npm passes down that a user's own shell would have too (where the
- * cache is: `npm ci --prefer-offline` depends on it; which registry and config files). */
-const KEPT_NPM_VARS = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_registry']);
+ * cache is: `npm ci --prefer-offline` depends on it; which registry and config files; which
+ * Node's headers native modules build against, as .ci/run sets for its Node 24 run). */
+const KEPT_NPM_VARS = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_registry', 'npm_config_nodedir']);
 
 /**
  * The environment of an operator's shell: this process's environment without what an outer
