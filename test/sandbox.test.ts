@@ -225,8 +225,8 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
     expect(log).to.have.length(1);
     expect(log[0]).to.include({ path: `${PRODUCED_DIR}/${doc.fcn}.xml`, fileControlNumber: doc.fcn, status: 'SUCCESS', messageType: 'MATERIALS_PRODUCED' });
     // a re-upload of the same bytes finds it there: no second landing, no second ack
+    // (already-present: no rename happened, so there is nothing to judge)
     expect((await s.upload(Buffer.from(doc.xml), PRODUCED_DIR, `${doc.fcn}.xml`)).outcome).to.equal('already-present');
-    await sleep(300);
     expect(acksFor(sb, doc.fcn)).to.have.length(1);
   });
 
@@ -251,15 +251,13 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
     // the memory of seen numbers and the ack counter survive a restart
     await s.close();
     await sb.close();
-    sb = await start({ dir });
+    sb = await start({ dir }); // judges what was never judged before it resolves
     s = await connect(sb);
-    await sleep(200);
     expect(acksFor(sb, doc.fcn), 'nothing judged twice after a restart').to.have.length(2);
     await s.remove(`${PRODUCED_DIR}/${doc.fcn}.xml`);
     await s.upload(Buffer.from(doc.xml), PRODUCED_DIR, `${doc.fcn}.xml`);
     const again = await waitForAcks(sb, doc.fcn, 3);
-    await sleep(200);
-    expect(acksFor(sb, doc.fcn)).to.have.length(3);
+    expect(acksFor(sb, doc.fcn), 'one judgement writes one ack').to.have.length(3);
     expect(again[2]!.errors.map((e) => [e.code, e.class])).to.deep.equal([['DUPLICATE_FILE', '2']]);
     expect(new Set(again.map((a) => a.ackFcn)).size).to.equal(3);
   });
@@ -347,10 +345,16 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
     const doc = validDoc();
     const t0 = Date.now();
     await s.upload(Buffer.from(doc.xml), PRODUCED_DIR, `${doc.fcn}.xml`);
-    await sleep(900);
-    expect(acksFor(sb, doc.fcn)).to.have.length(0);
+    // the ack waits in pending-acks/<due ms>-<ack fcn>.xml, due ackDelaySeconds after the arrival
+    const waitUntil = Date.now() + 5000;
+    let parked: string[] = [];
+    while (!(parked = fs.readdirSync(path.join(dir, 'pending-acks')).filter((f) => !f.startsWith('.'))).length && Date.now() < waitUntil) await sleep(20);
+    expect(parked).to.have.length(1);
+    const due = Number(parked[0]!.split('-')[0]);
+    expect(due).to.be.at.least(t0 + 1500);
+    if (Date.now() < due) expect(acksFor(sb, doc.fcn), 'not in the ack folder before it is due').to.have.length(0);
     const [ack] = await waitForAcks(sb, doc.fcn, 1, 5000);
-    expect(Date.now() - t0).to.be.at.least(1400);
+    expect(Date.now()).to.be.at.least(due);
     expect(ack!.status).to.equal('SUCCESS');
     expect(fs.readdirSync(path.join(dir, 'pending-acks'))).to.deep.equal([]);
 
@@ -378,8 +382,7 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
     const [ack] = await waitForAcks(sb, doc.fcn);
     expect(ack!.status).to.equal('SUCCESS');
     await sb.close();
-    sb = await start({ dir });
-    await sleep(200);
+    sb = await start({ dir }); // its start judges what was never judged, before it resolves
     expect(acksFor(sb, doc.fcn)).to.have.length(1);
     expect(fs.readFileSync(path.join(dir, 'processed.jsonl'), 'utf8').trim().split('\n')).to.have.length(1);
   });
@@ -544,8 +547,16 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    const until = Date.now() + 30000;
-    while (!out.includes('stop with') && Date.now() < until) await sleep(50);
+    // resolved by the output itself (or the exit), bounded for a child that never gets there
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 30000);
+      const check = () => {
+        if (out.includes('stop with')) (clearTimeout(timer), resolve());
+      };
+      child.stdout.on('data', check);
+      child.stderr.on('data', check);
+      void exited.then(() => (clearTimeout(timer), resolve()));
+    });
     try {
       const fp = /host key fingerprint: (SHA256:\S+)/.exec(out)?.[1];
       expect(fp, out).to.be.a('string');
