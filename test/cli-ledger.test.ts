@@ -206,7 +206,7 @@ describe('ledger commands', function () {
 
       expect(s.partners.map((p: { partner: string }) => p.partner)).to.deep.equal(['ACME-PHARMA', 'BETA-BIO']);
       const [acme, beta] = s.partners;
-      expect(Object.keys(acme)).to.deep.equal(['partner', 'lastBatchAt', 'nextBatchAt', 'staged', 'sent', 'overdue', 'lastError']);
+      expect(Object.keys(acme)).to.deep.equal(['partner', 'lastBatchAt', 'nextBatchAt', 'staged', 'sent', 'overdue', 'lastError', 'paused', 'pausedAt', 'pausedBy', 'pauseReason']);
       expect(acme).to.include({ staged: 3, sent: 2, overdue: 1, lastError: 'connect ECONNREFUSED 10.0.0.1:22' });
       const db = ledger(seeded.dataDir);
       try {

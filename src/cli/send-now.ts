@@ -10,6 +10,7 @@ import { embeddedClientOptions } from '../sandbox/embedded.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { openForCommand } from '../ledger/open.js';
 import { startProgress, type Progress } from './progress.js';
+import { runsUnlessPaused } from './pause.js';
 
 export async function sendNow(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
   const known = Object.keys(config.partners);
@@ -20,6 +21,11 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
     const archive = new Archive(dataPaths(config).archive, db);
     let ok = true;
     for (const partner of partners) {
+      if (!runsUnlessPaused(db, 'batch', partner, io)) {
+        // a paused partner named with --partner is a failure; in the sweep over all it is not
+        if (opts.partner !== undefined) ok = false;
+        continue;
+      }
       // one bar per partner, gone before its summary line: the two share the terminal
       const total = stagedCount(db, partner);
       const progress = startProgress({ total, unit: 'files uploaded', label: partner, stream: io.stderr });

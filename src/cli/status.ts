@@ -11,6 +11,7 @@ import { FILE_STATES, MESSAGE_STATES, VISIBLE, type FileState, type MessageState
 import { EXIT, type Io } from './io.js';
 import { nextCronRun } from '../schedule/cron-runner.js';
 import { table } from './table.js';
+import { pauseOf } from '../ledger/pauses.js';
 
 export interface PartnerStatus {
   partner: string;
@@ -20,6 +21,11 @@ export interface PartnerStatus {
   sent: number;
   overdue: number;
   lastError: string | null;
+  /** no batch cycle and no ack poll while paused (product.md 9) */
+  paused: boolean;
+  pausedAt: string | null;
+  pausedBy: string | null;
+  pauseReason: string | null;
 }
 
 export interface Status {
@@ -39,31 +45,43 @@ export interface BlockedReversal {
   partner: string;
   messageType: string;
   originalRef: string;
+  /** REJECTED or CANCELLED */
+  originalState: string;
 }
 
-/** Input files waiting in error/: every file but the reports beside them (and dotfiles). */
-export function countErrorFiles(config: Config): number {
+/** Input files waiting in error/: every file but the reports beside them (and dotfiles), by name. */
+export function errorFileNames(config: Config): string[] {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dataPaths(config).error, { withFileTypes: true });
   } catch {
-    return 0;
+    return [];
   }
-  return entries.filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('.error.txt') && !e.name.endsWith('.error.json')).length;
+  return entries
+    .filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('.error.txt') && !e.name.endsWith('.error.json'))
+    .map((e) => e.name)
+    .sort();
 }
 
-/** STAGED reversals held back because the original they reverse ended REJECTED (messages.md
- * 1.5): the latest visible message of the base type with that reference is REJECTED. */
+export function countErrorFiles(config: Config): number {
+  return errorFileNames(config).length;
+}
+
+/** STAGED reversals held back for ever because the original they reverse ended REJECTED
+ * (messages.md 1.5) or was CANCELLED by an operator: the latest visible message of the base
+ * type with that reference is in one of those states. */
 export function blockedReversals(db: Db): BlockedReversal[] {
   return db
     .prepare(
-      `SELECT m.id, m.fcn, m.partner, m.message_type AS messageType, m.original_ref AS originalRef FROM messages m
-       WHERE ${VISIBLE} AND m.state = 'STAGED' AND m.original_ref IS NOT NULL AND m.message_type LIKE '%\\_REVERSAL' ESCAPE '\\'
-         AND (SELECT o.state FROM messages o JOIN files f ON f.id = o.file_id
+      `SELECT * FROM (SELECT m.id, m.fcn, m.partner, m.message_type AS messageType, m.original_ref AS originalRef,
+         (SELECT o.state FROM messages o JOIN files f ON f.id = o.file_id
               WHERE f.state = 'CONVERTED' AND o.partner = m.partner AND o.reference_doc = m.original_ref
                 AND o.message_type = substr(m.message_type, 1, length(m.message_type) - length('_REVERSAL'))
-              ORDER BY o.id DESC LIMIT 1) = 'REJECTED'
-       ORDER BY m.id`,
+              ORDER BY o.id DESC LIMIT 1) AS originalState
+       FROM messages m
+       WHERE ${VISIBLE} AND m.state = 'STAGED' AND m.original_ref IS NOT NULL AND m.message_type LIKE '%\\_REVERSAL' ESCAPE '\\')
+       WHERE originalState IN ('REJECTED', 'CANCELLED')
+       ORDER BY id`,
     )
     .all() as BlockedReversal[];
 }
@@ -121,6 +139,7 @@ export function collectStatus(config: Config, db: Db, now = new Date()): { statu
   const partners: PartnerStatus[] = Object.entries(config.partners).map(([partner, p]) => {
     const err = lastError(db, partner);
     if (err) lastErrorAt.set(partner, err.at);
+    const pause = pauseOf(db, partner);
     return {
       partner,
       lastBatchAt: (lastBatch.get(partner) as { at: string | null }).at ?? null,
@@ -129,6 +148,10 @@ export function collectStatus(config: Config, db: Db, now = new Date()): { statu
       sent: (countState.get(partner, 'SENT') as { n: number }).n,
       overdue: overdueOf(partner),
       lastError: err?.text ?? null,
+      paused: pause !== null,
+      pausedAt: pause?.pausedAt ?? null,
+      pausedBy: pause?.pausedBy ?? null,
+      pauseReason: pause?.reason ?? null,
     };
   });
 
@@ -174,13 +197,16 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
       String(p.staged),
       String(p.sent),
       String(p.overdue),
+      p.paused ? 'yes' : 'no',
       p.lastError ? `${lastErrorAt.get(p.partner) ?? ''} ${oneLine(p.lastError)}`.trim() : '-',
     ]);
-    for (const l of table(['PARTNER', 'LAST BATCH', 'NEXT BATCH', 'STAGED', 'SENT', 'OVERDUE', 'LAST ERROR'], rows)) io.out(l);
+    for (const l of table(['PARTNER', 'LAST BATCH', 'NEXT BATCH', 'STAGED', 'SENT', 'OVERDUE', 'PAUSED', 'LAST ERROR'], rows)) io.out(l);
+    for (const p of s.partners.filter((x) => x.paused))
+      io.out(`\n${p.partner} is paused since ${p.pausedAt} by ${p.pausedBy}: ${oneLine(p.pauseReason ?? '')} (no batch cycle, no ack poll; \`tlbridge resume ${p.partner} --reason ...\`)`);
     if (blocked.length) {
       io.out('');
-      io.out(`reversals held back: their original was REJECTED, so they are never uploaded (messages.md 1.5):`);
-      for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef}`);
+      io.out(`reversals held back: their original was REJECTED or CANCELLED, so they are never uploaded (messages.md 1.5):`);
+      for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef} (${b.originalState})`);
     }
     if (s.errorFiles) io.out(`\n${s.errorFiles} input file(s) in ${dataPaths(config).error}: see the .error.txt beside each`);
     return EXIT.OK;
