@@ -10,6 +10,8 @@ import type { Config } from '../src/config/load.js';
 import { isPaused } from '../src/ledger/pauses.js';
 import { isErrorFileDismissed } from '../src/ledger/dismissals.js';
 import { memoryLogger } from '../src/log.js';
+import { finishRun, recordDaemonStart, startRun } from '../src/ledger/runs.js';
+import { checkHealth } from '../src/monitor/health.js';
 import { runCli } from './support/cli.js';
 import { ACK_DIR, clearServer, makeAckEnv, PARTNER, renderAck, type AckEnv } from './support/acks.js';
 import { LedgerFixtures } from './support/ledger-fixtures.js';
@@ -181,6 +183,22 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     }
     expect((await cli('resume', PARTNER, '--reason', 'twice')).code).to.equal(1);
     expect(onServer(m)).to.equal(true);
+  });
+
+  it('no completed cycle for 3 fire times since the daemon start is a problem and its restart; a completed empty cycle clears it, a failed one is its own problem', async () => {
+    const config: Config = { ...env.config, partners: { [PARTNER]: { ...env.config.partners[PARTNER]!, schedule: '*/5 * * * *', ackPoll: '0 0 1 1 *' } } };
+    const now = new Date('2026-12-02T12:00:00.000Z');
+    recordDaemonStart(env.db, '2026-12-02T11:44:00.000Z'); // fires 11:45, 11:50, 11:55: three passed
+    expect(checkHealth(config, env.db, now).problems.map((p) => p.kind)).to.deep.equal(['batch-missed']);
+    recordDaemonStart(env.db, '2026-12-02T11:46:00.000Z'); // a restart: 11:50, 11:55, 12:00 (12:00 is now)
+    expect(checkHealth(config, env.db, now).problems.map((p) => p.kind)).to.deep.equal(['batch-missed']);
+    expect(checkHealth(config, env.db, new Date('2026-12-02T11:59:59.000Z')).healthy).to.equal(true);
+    // an empty cycle completes: nothing to send is no problem
+    finishRun(env.db, startRun(env.db, 'batch', PARTNER, 'daemon', '2026-12-02T11:55:00.000Z'), 'ok', null, '2026-12-02T11:55:01.000Z');
+    expect(checkHealth(config, env.db, now).healthy).to.equal(true);
+    // a failed one is its own problem
+    finishRun(env.db, startRun(env.db, 'batch', PARTNER, 'daemon', '2026-12-02T11:59:00.000Z'), 'failed', 'ECONNREFUSED', '2026-12-02T11:59:01.000Z');
+    expect(checkHealth(config, env.db, now).problems.map((p) => p.kind)).to.deep.equal(['batch-failed']);
   });
 
   it('status --check goes 0 -> 1 -> 0 as an error file appears and is dismissed', async () => {
