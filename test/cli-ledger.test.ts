@@ -222,7 +222,7 @@ describe('ledger commands', function () {
       expect(next.getUTCMinutes() % 15).to.equal(0);
       expect(next.getUTCSeconds()).to.equal(0);
 
-      expect(beta).to.deep.equal({ partner: 'BETA-BIO', lastBatchAt: null, nextBatchAt: beta.nextBatchAt, staged: 0, sent: 0, overdue: 0, lastError: null });
+      expect(beta).to.deep.equal({ partner: 'BETA-BIO', lastBatchAt: null, nextBatchAt: beta.nextBatchAt, staged: 0, sent: 0, overdue: 0, lastError: null, paused: false, pausedAt: null, pausedBy: null, pauseReason: null });
       // "0 6 * * *" is 06:00 in Berlin, whatever the offset of the day
       const b = new Date(beta.nextBatchAt);
       expect(b.getTime()).to.be.greaterThan(before).and.at.most(before + 24 * 3600_000 + 1000);

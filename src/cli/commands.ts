@@ -224,7 +224,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'confirm',
-    summary: 'a SENT message whose ack never came, to ACCEPTED or REJECTED on the partner\'s word',
+    summary: 'a SENT message with no ack, to ACCEPTED or REJECTED',
     details: `For when the partner answered another way (mail, phone). ${REASON_RECORDED}`,
     args: [MESSAGE_ARG],
     options: [

@@ -197,10 +197,9 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
       String(p.staged),
       String(p.sent),
       String(p.overdue),
-      p.paused ? 'yes' : 'no',
       p.lastError ? `${lastErrorAt.get(p.partner) ?? ''} ${oneLine(p.lastError)}`.trim() : '-',
     ]);
-    for (const l of table(['PARTNER', 'LAST BATCH', 'NEXT BATCH', 'STAGED', 'SENT', 'OVERDUE', 'PAUSED', 'LAST ERROR'], rows)) io.out(l);
+    for (const l of table(['PARTNER', 'LAST BATCH', 'NEXT BATCH', 'STAGED', 'SENT', 'OVERDUE', 'LAST ERROR'], rows)) io.out(l);
     for (const p of s.partners.filter((x) => x.paused))
       io.out(`\n${p.partner} is paused since ${p.pausedAt} by ${p.pausedBy}: ${oneLine(p.pauseReason ?? '')} (no batch cycle, no ack poll; \`tlbridge resume ${p.partner} --reason ...\`)`);
     if (blocked.length) {
