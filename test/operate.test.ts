@@ -10,7 +10,9 @@ import type { Config } from '../src/config/load.js';
 import { isPaused } from '../src/ledger/pauses.js';
 import { isErrorFileDismissed } from '../src/ledger/dismissals.js';
 import { memoryLogger } from '../src/log.js';
-import { finishRun, recordDaemonStart, startRun } from '../src/ledger/runs.js';
+import { loginUser, operatorText, sudoUser } from '../src/ledger/operator.js';
+import { finishRun, lastDaemonStart, recordDaemonStart, startRun } from '../src/ledger/runs.js';
+import { startService } from '../src/cli/run.js';
 import { checkHealth } from '../src/monitor/health.js';
 import { runCli } from './support/cli.js';
 import { ACK_DIR, clearServer, makeAckEnv, PARTNER, renderAck, type AckEnv } from './support/acks.js';
@@ -181,6 +183,11 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
       await batch.stop();
       await acks.stop();
     }
+    const daemonRuns = env.db.prepare(`SELECT DISTINCT kind, outcome FROM runs WHERE origin = 'daemon' ORDER BY kind`).all();
+    expect(daemonRuns, 'the daemon records its cycles and polls').to.deep.include.members([
+      { kind: 'acks', outcome: 'ok' },
+      { kind: 'batch', outcome: 'ok' },
+    ]);
     expect((await cli('resume', PARTNER, '--reason', 'twice')).code).to.equal(1);
     expect(onServer(m)).to.equal(true);
   });
@@ -199,6 +206,17 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     // a failed one is its own problem
     finishRun(env.db, startRun(env.db, 'batch', PARTNER, 'daemon', '2026-12-02T11:59:00.000Z'), 'failed', 'ECONNREFUSED', '2026-12-02T11:59:01.000Z');
     expect(checkHealth(config, env.db, now).problems.map((p) => p.kind)).to.deep.equal(['batch-failed']);
+  });
+
+  it('the daemon records its start in the ledger', async () => {
+    const { daemon } = await startService(env.config, memoryLogger());
+    try {
+      const rows = env.db.prepare('SELECT pid FROM daemon_starts').all();
+      expect(rows).to.deep.equal([{ pid: process.pid }]);
+      expect(lastDaemonStart(env.db)).to.be.a('string');
+    } finally {
+      await daemon.stop();
+    }
   });
 
   it('status --check goes 0 -> 1 -> 0 as an error file appears and is dismissed', async () => {
@@ -223,7 +241,8 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     expect(d.code, d.err.join('\n')).to.equal(0);
     expect(fs.existsSync(path.join(errorDir, 'export-0412.txt')), 'the file stays').to.equal(true);
     expect(isErrorFileDismissed(env.db, 'export-0412.txt')).to.equal(true);
-    expect((await cli('dismiss', 'export-0412.txt', '--reason', 'twice')).code).to.equal(1);
+    expect((await cli('dismiss', path.join(errorDir, 'export-0412.txt'), '--reason', 'twice, by its path')).code).to.equal(1);
+    expect((await cli('dismiss', 'no-such-file.txt', '--reason', 'x')).code).to.equal(1);
     expect((await check()).code).to.equal(0);
   });
 
@@ -255,5 +274,28 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
       { kind: 'acks', origin: 'cli', outcome: 'ok' },
       { kind: 'acks', origin: 'cli', outcome: 'ok' },
     ]);
+  });
+});
+
+describe('operating: who is behind an operator action', () => {
+  it('shows the login user when it differs from the OS user, and SUDO_USER', () => {
+    expect(operatorText({ osUser: 'tlbridge', loginUser: null, sudoUser: null })).to.equal('tlbridge');
+    expect(operatorText({ osUser: 'alice', loginUser: 'alice', sudoUser: null })).to.equal('alice');
+    expect(operatorText({ osUser: 'tlbridge', loginUser: 'alice', sudoUser: 'alice' })).to.equal('tlbridge (login alice, sudo from alice)');
+  });
+
+  it('reads SUDO_USER from the environment, and the login user from /proc/self/loginuid (null when unset)', () => {
+    const saved = process.env.SUDO_USER;
+    try {
+      process.env.SUDO_USER = 'bob';
+      expect(sudoUser()).to.equal('bob');
+      delete process.env.SUDO_USER;
+      expect(sudoUser()).to.equal(null);
+    } finally {
+      if (saved !== undefined) process.env.SUDO_USER = saved;
+    }
+    const raw = fs.existsSync('/proc/self/loginuid') ? fs.readFileSync('/proc/self/loginuid', 'utf8').trim() : '4294967295';
+    if (raw === '4294967295') expect(loginUser()).to.equal(null);
+    else expect(loginUser()).to.be.a('string').and.not.equal('');
   });
 });

@@ -3,7 +3,9 @@
 // CANCELLED message, or a REJECTED message no longer needs attention: status --check leaves
 // it out from now on. A bare number that names both an ack and a message needing attention
 // is refused as ambiguous; `ack:N` and `message:N` say which.
+import path from 'node:path';
 import type { Config } from '../config/load.js';
+import { dataPaths } from '../config/paths.js';
 import type { Db } from '../ledger/db.js';
 import { ACK_NEEDS_ATTENTION, addDismissal, isDismissed, type DismissalKind } from '../ledger/dismissals.js';
 import { UsageError, type Io } from './io.js';
@@ -37,7 +39,9 @@ function resolve(config: Config, db: Db, target: string): Subject {
     if (!s) throw new Refused(`${target}: no ${prefixed[1] === 'ack' ? 'ack needing attention' : 'REJECTED message'} with that id`);
     return s;
   }
-  if (errorFileNames(config).includes(target)) return { kind: 'error_file', subject: target, partner: null, what: `error file ${target}` };
+  // an error file by its name, or by a path to it in error/
+  const name = path.resolve(path.dirname(path.resolve(target))) === path.resolve(dataPaths(config).error) ? path.basename(target) : target;
+  if (errorFileNames(config).includes(name)) return { kind: 'error_file', subject: name, partner: null, what: `error file ${name}` };
   const ack = ackSubject(db, target);
   const msg = messageSubject(db, target);
   if (ack && msg) throw new Refused(`${target} is both ${ack.what} and ${msg.what}; say ack:${target} or message:${target}`);
