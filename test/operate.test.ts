@@ -71,7 +71,9 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     expect(hold.out[0]).to.match(/STAGED -> HELD/);
     expect(state(b!.id)).to.equal('HELD');
 
-    expect((await cli('send-now', '--partner', PARTNER)).code).to.equal(0);
+    const sn = await cli('send-now', '--partner', PARTNER);
+    expect(sn.code, 'HELD messages are reported, not errors').to.equal(0);
+    expect(sn.out[0]).to.match(/: 2 sent, .*; 1 HELD message\(s\) wait for release$/);
     expect([onServer(a!), onServer(b!), onServer(c!)]).to.deep.equal([true, false, true]);
     expect(state(b!.id)).to.equal('HELD');
 

@@ -41,7 +41,10 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
         continue;
       }
       const what = `${partner}: batch ${r.batchId ?? '-'}: ${r.sent} sent, ${r.failed} failed, ${r.conflicts} conflict(s), ${r.held} reversal(s) held, ${r.recovered} recovered`;
-      io.out(r.error ? `${what}; ${r.error}` : what);
+      // HELD messages are reported, not errors (product.md 4)
+      const held = countState(db, partner, 'HELD');
+      const line = held ? `${what}; ${held} HELD message(s) wait for release` : what;
+      io.out(r.error ? `${line}; ${r.error}` : line);
       if (r.error || r.failed || r.conflicts) ok = false;
     }
     return ok ? EXIT.OK : EXIT.FAILED;
@@ -52,7 +55,11 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
 
 /** What a cycle may upload: the partner's STAGED messages (of converted files). */
 function stagedCount(db: Db, partner: string): number {
-  return (db.prepare(`SELECT count(*) AS n FROM messages m WHERE m.state = 'STAGED' AND m.partner = ? AND ${VISIBLE}`).get(partner) as { n: number }).n;
+  return countState(db, partner, 'STAGED');
+}
+
+function countState(db: Db, partner: string, state: 'STAGED' | 'HELD'): number {
+  return (db.prepare(`SELECT count(*) AS n FROM messages m WHERE m.state = ? AND m.partner = ? AND ${VISIBLE}`).get(state, partner) as { n: number }).n;
 }
 
 /** The cycle's own state-change events, counted: a message SENT is one uploaded; more claimed
