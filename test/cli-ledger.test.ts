@@ -206,7 +206,7 @@ describe('ledger commands', function () {
 
       expect(s.partners.map((p: { partner: string }) => p.partner)).to.deep.equal(['ACME-PHARMA', 'BETA-BIO']);
       const [acme, beta] = s.partners;
-      expect(Object.keys(acme)).to.deep.equal(['partner', 'lastBatchAt', 'nextBatchAt', 'staged', 'sent', 'overdue', 'lastError']);
+      expect(Object.keys(acme)).to.deep.equal(['partner', 'lastBatchAt', 'nextBatchAt', 'staged', 'sent', 'overdue', 'lastError', 'paused', 'pausedAt', 'pausedBy', 'pauseReason']);
       expect(acme).to.include({ staged: 3, sent: 2, overdue: 1, lastError: 'connect ECONNREFUSED 10.0.0.1:22' });
       const db = ledger(seeded.dataDir);
       try {
@@ -222,7 +222,7 @@ describe('ledger commands', function () {
       expect(next.getUTCMinutes() % 15).to.equal(0);
       expect(next.getUTCSeconds()).to.equal(0);
 
-      expect(beta).to.deep.equal({ partner: 'BETA-BIO', lastBatchAt: null, nextBatchAt: beta.nextBatchAt, staged: 0, sent: 0, overdue: 0, lastError: null });
+      expect(beta).to.deep.equal({ partner: 'BETA-BIO', lastBatchAt: null, nextBatchAt: beta.nextBatchAt, staged: 0, sent: 0, overdue: 0, lastError: null, paused: false, pausedAt: null, pausedBy: null, pauseReason: null });
       // "0 6 * * *" is 06:00 in Berlin, whatever the offset of the day
       const b = new Date(beta.nextBatchAt);
       expect(b.getTime()).to.be.greaterThan(before).and.at.most(before + 24 * 3600_000 + 1000);

@@ -35,6 +35,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Archive } from '../archive/archive.js';
 import { tryAcquirePartnerLock } from '../ledger/partner-lock.js';
+import { recordRun, type RunOrigin } from '../ledger/runs.js';
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
 import type { PartnerConfig } from '../config/schema.js';
@@ -62,6 +63,8 @@ export interface PollAcksDeps {
   logger?: Logger;
   /** aborted (SIGTERM): no new file is started; the one in progress finishes */
   signal?: AbortSignal;
+  /** who runs it, for its runs row; default 'daemon' ('cli' for pollAcksOnce) */
+  origin?: RunOrigin;
 }
 
 export interface PollAcksResult {
@@ -129,7 +132,13 @@ export async function pollAcks(deps: PollAcksDeps): Promise<PollAcksResult> {
   const { partner } = deps;
   const cfg = Object.prototype.hasOwnProperty.call(deps.config.partners, partner) ? deps.config.partners[partner] : undefined;
   if (!cfg) return { ...r, error: `unknown partner "${partner}"` };
+  return recordRun(deps.db, { kind: 'acks', partner, origin: deps.origin ?? 'daemon' }, () => lockedPoll(deps, cfg, log, r), (p) =>
+    p.busy ? { outcome: 'skipped' } : p.error !== undefined ? { outcome: 'failed', error: p.error } : { outcome: 'ok' },
+  );
+}
 
+async function lockedPoll(deps: PollAcksDeps, cfg: PartnerConfig, log: Logger, r: PollAcksResult): Promise<PollAcksResult> {
+  const { partner } = deps;
   const acq = tryAcquirePartnerLock(deps.db, ACK_LOCK_PREFIX + partner);
   if (!acq.acquired) {
     log.info('ack poll skipped: another ack poll of this partner is running', { partner, lockPid: acq.heldBy.pid, lockedSince: acq.heldBy.acquired_at });
@@ -165,7 +174,7 @@ export async function pollAcksOnce(deps: Omit<PollAcksDeps, 'pool'> & { endpoint
     throw e;
   }
   try {
-    return await pollAcks({ ...deps, pool });
+    return await pollAcks({ origin: 'cli', ...deps, pool });
   } finally {
     await pool.close();
   }

@@ -17,7 +17,7 @@ import type { Config } from '../config/load.js';
 import type { Service, ServiceStarter } from '../daemon.js';
 import type { Db } from '../ledger/db.js';
 import { nullLogger, type Logger } from '../log.js';
-import { addPartnerJobs, partnerRunner, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
+import { addPartnerJobs, partnerRunner, pauseGate, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
 import type { BackoffOptions } from '../transport/backoff.js';
 import { errText } from '../util/err-text.js';
 import { EMBEDDED_HOST, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
@@ -83,7 +83,7 @@ export function startAckPollers(deps: AckPollerDeps): AckPollers {
     afterRun: overdue,
     // a skipped slot skips the poll, not the overdue check: it does not need the server, and a
     // dead server is exactly when acks go overdue
-    onSkip: overdue,
+    ...pauseGate(deps.db, log, 'ack poll', overdue),
     texts: { unknown: (partner) => `no ack poller for partner "${partner}"`, stopping: 'the ack pollers are stopping' },
   });
 

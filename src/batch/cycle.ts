@@ -18,6 +18,7 @@ import type { Db } from '../ledger/db.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { tryAcquirePartnerLock } from '../ledger/partner-lock.js';
+import { recordRun, type RunOrigin, type RunOutcome } from '../ledger/runs.js';
 import { errText } from '../util/err-text.js';
 import { finishBatch } from './archive-batch.js';
 import { msSince, type CycleContext, type MessageFields } from './context.js';
@@ -43,6 +44,8 @@ export interface BatchCycleDeps {
   logger?: CycleLogger;
   /** aborted (SIGTERM): no new upload starts; what has not started goes back to STAGED */
   signal?: AbortSignal;
+  /** who runs it, for its runs row; default 'daemon' ('cli' for runBatchCycleOnce) */
+  origin?: RunOrigin;
 }
 
 export interface BatchCycleResult {
@@ -77,6 +80,19 @@ export async function runBatchCycle(deps: BatchCycleDeps): Promise<BatchCycleRes
   if (!Object.prototype.hasOwnProperty.call(deps.config.partners, partner)) {
     return { ...emptyResult(), error: `unknown partner "${partner}"` };
   }
+  return recordRun(deps.db, { kind: 'batch', partner, origin: deps.origin ?? 'daemon' }, () => lockedCycle(deps, log), cycleOutcome);
+}
+
+/** skipped: another cycle held the lock; failed: the cycle or any of its uploads failed. */
+function cycleOutcome(r: BatchCycleResult): { outcome: RunOutcome; error?: string | undefined } {
+  if (r.skipped) return { outcome: 'skipped' };
+  if (r.error) return { outcome: 'failed', error: r.error };
+  if (r.failed || r.conflicts) return { outcome: 'failed', error: `${r.failed} upload(s) failed, ${r.conflicts} conflict(s)` };
+  return { outcome: 'ok' };
+}
+
+async function lockedCycle(deps: BatchCycleDeps, log: CycleLogger): Promise<BatchCycleResult> {
+  const { partner } = deps;
   const acq = tryAcquirePartnerLock(deps.db, partner);
   if (!acq.acquired) {
     log.info('batch cycle skipped: another batch cycle of this partner is running', {
@@ -124,7 +140,7 @@ export async function runBatchCycleOnce(
     throw e;
   }
   try {
-    return await runBatchCycle({ ...deps, pool });
+    return await runBatchCycle({ origin: 'cli', ...deps, pool });
   } finally {
     await pool.close();
   }

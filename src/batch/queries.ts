@@ -68,14 +68,16 @@ const ORIGINALS = `FROM messages o
     AND o.file_id IN (SELECT id FROM files WHERE state = 'CONVERTED')`;
 const ORIGINAL_DELIVERED = `EXISTS (SELECT 1 ${ORIGINALS} AND o.state IN ('SENT', 'ACCEPTED'))`;
 const ORIGINAL_KNOWN = `EXISTS (SELECT 1 ${ORIGINALS})`;
+/** The latest original was cancelled by an operator: its reversals never go (product.md 9). */
+const ORIGINAL_CANCELLED = `(SELECT o.state ${ORIGINALS} ORDER BY o.id DESC LIMIT 1) = 'CANCELLED'`;
 
 /**
  * A STAGED message may go into a batch unless it is a reversal whose original this ledger
- * holds but has not delivered. A reversal without any original in the ledger was admitted by
- * intake under `reversals.requireKnownOriginal: false` (its original was sent before tlbridge
- * was installed): it may go.
+ * holds but has not delivered, or whose latest original was cancelled. A reversal without any
+ * original in the ledger was admitted by intake under `reversals.requireKnownOriginal: false`
+ * (its original was sent before tlbridge was installed): it may go.
  */
-const UPLOADABLE = `(NOT ${IS_REVERSAL} OR NOT ${ORIGINAL_KNOWN} OR ${ORIGINAL_DELIVERED})`;
+const UPLOADABLE = `(NOT ${IS_REVERSAL} OR NOT ${ORIGINAL_KNOWN} OR (${ORIGINAL_DELIVERED} AND NOT ${ORIGINAL_CANCELLED}))`;
 
 function prepareAll(db: Db) {
   const p = (sql: string) => db.prepare(sql);

@@ -11,7 +11,7 @@
 import type { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
-import { addPartnerJobs, partnerRunner, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
+import { addPartnerJobs, partnerRunner, pauseGate, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
 import type { BackoffOptions } from '../transport/backoff.js';
 import { endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
@@ -61,6 +61,7 @@ export function startSchedulers(deps: SchedulerDeps): Schedulers {
     backoff: deps.backoff,
     // a cycle that skipped messages (another process held them) proves nothing about the server
     clears: (r) => r.skipped === 0,
+    ...pauseGate(deps.db, log, 'batch cycle'),
     fromError: (error) => ({ batchId: null, sent: 0, failed: 0, conflicts: 0, skipped: 0, held: 0, recovered: 0, error }),
     texts: {
       unknown: (partner) => `no batch schedule for partner "${partner}"`,

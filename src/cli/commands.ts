@@ -58,6 +58,11 @@ export const CONFIG_OPTION: OptionSpec = {
 const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 const partnerOption = (what: string): OptionSpec => ({ flags: '--partner <code>', description: `only this partner (default: ${what})` });
 
+const REASON_OPTION: OptionSpec = { flags: '--reason <text>', description: 'why (required)' };
+const REASON_RECORDED = 'Your user name (and the login user behind it), the time and the reason are recorded in the ledger and the archive.';
+const MESSAGE_ARG: ArgSpec = { name: '<MESSAGE_ID>', description: 'the id shown by `tlbridge messages` (or its FileControlNumber)' };
+const PARTNER_ARG: ArgSpec = { name: '<PARTNER>', description: 'a partner code of the configuration' };
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'run',
@@ -99,10 +104,21 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'status',
     summary: 'counts by state, per partner last and next batch, overdue acks, error files',
-    options: [{ flags: '--json', description: 'one JSON object (stable fields)' }],
-    example: 'tlbridge status --json',
-    exit: '0',
-    run: async (c) => (await import('./status.js')).status(await c.config(), { json: c.opts.json === true }, c.io),
+    details:
+      'With --check, for monitoring (the Nagios/Icinga plugin habit): the first line is TLBRIDGE OK or TLBRIDGE PROBLEM: N problem(s), ' +
+      'then one line per problem (error files, acks and REJECTED messages not dismissed, overdue messages, blocked reversals, paused ' +
+      'partners, failed or missing batch cycles and ack polls, low disk space under dataDir).',
+    options: [
+      { flags: '--json', description: 'one JSON object (stable fields)' },
+      { flags: '--check', description: 'health check: exit 0 healthy, 1 problems (with --json: {healthy, problems})' },
+    ],
+    example: 'tlbridge status --check',
+    exit: '0; with --check 0 healthy, 1 problems',
+    run: async (c) => {
+      const json = c.opts.json === true;
+      if (c.opts.check === true) return (await import('./status-check.js')).statusCheck(await c.config(), { json }, c.io);
+      return (await import('./status.js')).status(await c.config(), { json }, c.io);
+    },
   },
   {
     name: 'messages',
@@ -133,18 +149,21 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'send-now',
     summary: 'run a batch cycle now and wait for it',
-    details: "Works whether or not the daemon runs: cycles of one partner take turns through the ledger's partner lock. On a terminal, progress shows on stderr.",
+    details:
+      "Works whether or not the daemon runs: cycles of one partner take turns through the ledger's partner lock. A paused partner is skipped. " +
+      'On a terminal, progress shows on stderr.',
     options: [partnerOption('every partner')],
     example: 'tlbridge send-now --partner ACME-PHARMA',
-    exit: '0 all uploadable sent, 1 otherwise',
+    exit: '0 all uploadable sent, 1 otherwise or when the partner named with --partner is paused',
     run: async (c) => (await import('./send-now.js')).sendNow(await c.config(), { partner: str(c.opts.partner) }, c.io),
   },
   {
     name: 'poll-acks',
     summary: 'run an ack poll now',
+    details: 'A paused partner is skipped.',
     options: [partnerOption('every partner')],
     example: 'tlbridge poll-acks --partner ACME-PHARMA',
-    exit: '0 (also on a fresh install with no ledger), 1 if a poll failed',
+    exit: '0 (also on a fresh install with no ledger), 1 if a poll failed or the partner named with --partner is paused',
     run: async (c) => (await import('./poll-acks.js')).pollAcksCommand(await c.config(), { partner: str(c.opts.partner) }, c.io),
   },
   {
@@ -172,6 +191,86 @@ export const COMMANDS: readonly CommandSpec[] = [
       const opts = { file: c.args[0] as string, reason: str(c.opts.reason), force: c.opts.force === true };
       return (await import('./reprocess.js')).reprocess(await c.config(), opts, c.io);
     },
+  },
+  {
+    name: 'hold',
+    summary: 'a STAGED message to HELD: it is not uploaded until released',
+    details: REASON_RECORDED,
+    args: [MESSAGE_ARG],
+    options: [REASON_OPTION],
+    example: 'tlbridge hold 42 --reason "wrong lot, ERP is checking (ticket 1235)"',
+    exit: '0 done, 1 wrong state or unknown id',
+    run: async (c) => (await import('./message-actions.js')).messageAction(await c.config(), 'hold', { id: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
+  },
+  {
+    name: 'release',
+    summary: 'a HELD message back to STAGED: the next batch cycle uploads it',
+    details: REASON_RECORDED,
+    args: [MESSAGE_ARG],
+    options: [REASON_OPTION],
+    example: 'tlbridge release 42 --reason "ERP confirmed the lot"',
+    exit: '0 done, 1 wrong state or unknown id',
+    run: async (c) => (await import('./message-actions.js')).messageAction(await c.config(), 'release', { id: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
+  },
+  {
+    name: 'cancel',
+    summary: 'a STAGED or HELD message to CANCELLED (final): it is never uploaded',
+    details: `Its staged reversals are never uploaded either; status and status --check list them. ${REASON_RECORDED}`,
+    args: [MESSAGE_ARG],
+    options: [REASON_OPTION],
+    example: 'tlbridge cancel 42 --reason "duplicate export, the ERP re-sent it as 57"',
+    exit: '0 done, 1 wrong state or unknown id',
+    run: async (c) => (await import('./message-actions.js')).messageAction(await c.config(), 'cancel', { id: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
+  },
+  {
+    name: 'confirm',
+    summary: 'a SENT message with no ack, to ACCEPTED or REJECTED',
+    details: `For when the partner answered another way (mail, phone). ${REASON_RECORDED}`,
+    args: [MESSAGE_ARG],
+    options: [
+      { flags: '--accepted', description: 'the partner accepted it' },
+      { flags: '--rejected', description: 'the partner rejected it' },
+      REASON_OPTION,
+    ],
+    example: 'tlbridge confirm 42 --accepted --reason "partner confirmed by mail (ticket 1236)"',
+    exit: '0 done, 1 not SENT or unknown id, 2 neither or both of --accepted/--rejected',
+    run: async (c) => {
+      const opts = { id: c.args[0] as string, reason: str(c.opts.reason), accepted: c.opts.accepted === true, rejected: c.opts.rejected === true };
+      return (await import('./message-actions.js')).messageAction(await c.config(), 'confirm', opts, c.io);
+    },
+  },
+  {
+    name: 'dismiss',
+    summary: 'an error file, an ack or a REJECTED message no longer needs attention',
+    details:
+      'An error file (by its name in error/; the file stays there and in the archive), an unmatched or invalid ack or an ack for a ' +
+      'HELD/CANCELLED message (by ack id), or a REJECTED message (by id): status --check no longer reports it. A number that is both ' +
+      `an ack id and a message id is refused; write ack:N or message:N. ${REASON_RECORDED}`,
+    args: [{ name: '<TARGET>', description: 'ERROR_FILE, ACK_ID or MESSAGE_ID (ack:N, message:N)' }],
+    options: [REASON_OPTION],
+    example: 'tlbridge dismiss export-0412.txt --reason "ERP re-exported it as export-0413.txt"',
+    exit: '0 done, 1 nothing to dismiss under that name',
+    run: async (c) => (await import('./dismiss.js')).dismiss(await c.config(), { target: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
+  },
+  {
+    name: 'pause',
+    summary: 'no batch cycle and no ack poll for a partner until resumed',
+    details: `Across restarts; a cycle already running finishes; send-now and poll-acks skip the partner. ${REASON_RECORDED}`,
+    args: [PARTNER_ARG],
+    options: [REASON_OPTION],
+    example: 'tlbridge pause ACME-PHARMA --reason "partner SFTP maintenance until 18:00"',
+    exit: '0 done, 1 already paused or unknown partner',
+    run: async (c) => (await import('./pause.js')).pauseCommand(await c.config(), 'pause', { partner: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
+  },
+  {
+    name: 'resume',
+    summary: 'a paused partner gets its batch cycles and ack polls again',
+    details: REASON_RECORDED,
+    args: [PARTNER_ARG],
+    options: [REASON_OPTION],
+    example: 'tlbridge resume ACME-PHARMA --reason "maintenance over"',
+    exit: '0 done, 1 not paused or unknown partner',
+    run: async (c) => (await import('./pause.js')).pauseCommand(await c.config(), 'resume', { partner: c.args[0] as string, reason: str(c.opts.reason) }, c.io),
   },
   {
     name: 'audit verify',

@@ -13,6 +13,7 @@ import type { LogFields, Logger } from '../log.js';
 import { redact } from '../log.js';
 import { pollAcksOnce, type PollAcksResult } from '../acks/poll.js';
 import { embeddedClientOptions } from '../sandbox/embedded.js';
+import { runsUnlessPaused } from './pause.js';
 
 export async function pollAcksCommand(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
   if (opts.partner !== undefined && !opts.partner) throw new UsageError('--partner needs a partner code');
@@ -33,6 +34,11 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
     const logger = stderrLogger(io);
     let failed = false;
     for (const partner of partners) {
+      if (!runsUnlessPaused(db, 'acks', partner, io)) {
+        // a paused partner named with --partner is a failure; in the sweep over all it is not
+        if (opts.partner !== undefined) failed = true;
+        continue;
+      }
       const r = await pollAcksOnce({ db, config, archive, partner, logger, endpoint: embeddedClientOptions(config) });
       io.out(summary(partner, r));
       if (r.error !== undefined) failed = true;

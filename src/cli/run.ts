@@ -8,6 +8,7 @@ import { createLogger, flushLogger, type Logger } from '../log.js';
 import { startEmbeddedSandbox } from '../sandbox/embedded.js';
 import type { Sandbox } from '../sandbox/server.js';
 import { EXIT } from './io.js';
+import { recordDaemonStart } from '../ledger/runs.js';
 
 const STOP_DEADLINE_MS = 12_000;
 
@@ -18,6 +19,12 @@ export async function startService(config: Config, logger: Logger): Promise<{ da
   const embedded = await startEmbeddedSandbox(config, logger);
   const endpoint = embedded?.endpoint;
   const services: ServiceStarter[] = [
+    // status --check measures a partner's missing cycles from the later of its last completed
+    // cycle and this start, so a daemon that was down is not blamed for the slots it missed
+    (ctx) => {
+      recordDaemonStart(ctx.db);
+      return { name: 'start-record', stop: async () => undefined };
+    },
     (ctx) => {
       const s = startSchedulers({ db: ctx.db, config: ctx.config, archive: ctx.archive, logger: ctx.logger, endpoint });
       return { name: 'batch', stop: () => s.stop() };

@@ -10,6 +10,7 @@ import { embeddedClientOptions } from '../sandbox/embedded.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { openForCommand } from '../ledger/open.js';
 import { startProgress, type Progress } from './progress.js';
+import { runsUnlessPaused } from './pause.js';
 
 export async function sendNow(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
   const known = Object.keys(config.partners);
@@ -20,6 +21,11 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
     const archive = new Archive(dataPaths(config).archive, db);
     let ok = true;
     for (const partner of partners) {
+      if (!runsUnlessPaused(db, 'batch', partner, io)) {
+        // a paused partner named with --partner is a failure; in the sweep over all it is not
+        if (opts.partner !== undefined) ok = false;
+        continue;
+      }
       // one bar per partner, gone before its summary line: the two share the terminal
       const total = stagedCount(db, partner);
       const progress = startProgress({ total, unit: 'files uploaded', label: partner, stream: io.stderr });
@@ -35,7 +41,10 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
         continue;
       }
       const what = `${partner}: batch ${r.batchId ?? '-'}: ${r.sent} sent, ${r.failed} failed, ${r.conflicts} conflict(s), ${r.held} reversal(s) held, ${r.recovered} recovered`;
-      io.out(r.error ? `${what}; ${r.error}` : what);
+      // HELD messages are reported, not errors (product.md 4)
+      const held = countState(db, partner, 'HELD');
+      const line = held ? `${what}; ${held} HELD message(s) wait for release` : what;
+      io.out(r.error ? `${line}; ${r.error}` : line);
       if (r.error || r.failed || r.conflicts) ok = false;
     }
     return ok ? EXIT.OK : EXIT.FAILED;
@@ -46,7 +55,11 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
 
 /** What a cycle may upload: the partner's STAGED messages (of converted files). */
 function stagedCount(db: Db, partner: string): number {
-  return (db.prepare(`SELECT count(*) AS n FROM messages m WHERE m.state = 'STAGED' AND m.partner = ? AND ${VISIBLE}`).get(partner) as { n: number }).n;
+  return countState(db, partner, 'STAGED');
+}
+
+function countState(db: Db, partner: string, state: 'STAGED' | 'HELD'): number {
+  return (db.prepare(`SELECT count(*) AS n FROM messages m WHERE m.state = ? AND m.partner = ? AND ${VISIBLE}`).get(state, partner) as { n: number }).n;
 }
 
 /** The cycle's own state-change events, counted: a message SENT is one uploaded; more claimed

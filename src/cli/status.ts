@@ -1,151 +1,12 @@
 // `tlbridge status [--json]` (product.md 4): counts by state, per partner the last and next
 // batch, overdue acks, error files. Read-only, safe beside a running daemon (WAL: readers
-// never block the writer). Also the small helpers the other ledger commands share.
-import fs from 'node:fs';
+// never block the writer). The facts come from src/monitor/status.ts.
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
-import type { Db } from '../ledger/db.js';
 import { openForCommand } from '../ledger/open.js';
-import { overdueCutoff } from '../acks/overdue.js';
-import { FILE_STATES, MESSAGE_STATES, VISIBLE, type FileState, type MessageState } from '../ledger/ledger.js';
+import { collectStatus } from '../monitor/status.js';
 import { EXIT, type Io } from './io.js';
-import { nextCronRun } from '../schedule/cron-runner.js';
 import { table } from './table.js';
-
-export interface PartnerStatus {
-  partner: string;
-  lastBatchAt: string | null;
-  nextBatchAt: string | null;
-  staged: number;
-  sent: number;
-  overdue: number;
-  lastError: string | null;
-}
-
-export interface Status {
-  files: Record<FileState, number>;
-  messages: Record<MessageState, number>;
-  overdue: number;
-  errorFiles: number;
-  unmatchedAcks: number;
-  invalidAcks: number;
-  partners: PartnerStatus[];
-  reversalsBlocked: number;
-}
-
-export interface BlockedReversal {
-  id: number;
-  fcn: string;
-  partner: string;
-  messageType: string;
-  originalRef: string;
-}
-
-/** Input files waiting in error/: every file but the reports beside them (and dotfiles). */
-export function countErrorFiles(config: Config): number {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dataPaths(config).error, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  return entries.filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('.error.txt') && !e.name.endsWith('.error.json')).length;
-}
-
-/** STAGED reversals held back because the original they reverse ended REJECTED (messages.md
- * 1.5): the latest visible message of the base type with that reference is REJECTED. */
-export function blockedReversals(db: Db): BlockedReversal[] {
-  return db
-    .prepare(
-      `SELECT m.id, m.fcn, m.partner, m.message_type AS messageType, m.original_ref AS originalRef FROM messages m
-       WHERE ${VISIBLE} AND m.state = 'STAGED' AND m.original_ref IS NOT NULL AND m.message_type LIKE '%\\_REVERSAL' ESCAPE '\\'
-         AND (SELECT o.state FROM messages o JOIN files f ON f.id = o.file_id
-              WHERE f.state = 'CONVERTED' AND o.partner = m.partner AND o.reference_doc = m.original_ref
-                AND o.message_type = substr(m.message_type, 1, length(m.message_type) - length('_REVERSAL'))
-              ORDER BY o.id DESC LIMIT 1) = 'REJECTED'
-       ORDER BY m.id`,
-    )
-    .all() as BlockedReversal[];
-}
-
-interface LastError {
-  text: string;
-  at: string;
-}
-
-/** The partner's latest error: a failed (or partly failed) batch, or the last_error of a
- * message that is still waiting (STAGED, SENDING, HELD) or ended REJECTED. The last_error of
- * a message that went out since (SENT, ACCEPTED) or was cancelled is history, not news. */
-function lastError(db: Db, partner: string): LastError | null {
-  const m = db
-    .prepare(
-      `SELECT m.last_error AS text, m.updated_at AS at FROM messages m
-       WHERE ${VISIBLE} AND m.partner = ? AND m.last_error IS NOT NULL AND m.state IN ('STAGED', 'SENDING', 'HELD', 'REJECTED')
-       ORDER BY m.updated_at DESC, m.id DESC LIMIT 1`,
-    )
-    .get(partner) as LastError | undefined;
-  const b = db
-    .prepare(
-      `SELECT error AS text, COALESCE(finished_at, started_at) AS at FROM batches
-       WHERE partner = ? AND error IS NOT NULL ORDER BY COALESCE(finished_at, started_at) DESC, id DESC LIMIT 1`,
-    )
-    .get(partner) as LastError | undefined;
-  if (!m) return b ?? null;
-  if (!b) return m;
-  return b.at > m.at ? b : m;
-}
-
-export function collectStatus(config: Config, db: Db, now = new Date()): { status: Status; blocked: BlockedReversal[]; lastErrorAt: Map<string, string> } {
-  const files = Object.fromEntries(FILE_STATES.map((s) => [s, 0])) as Record<FileState, number>;
-  for (const r of db.prepare('SELECT state, COUNT(*) AS n FROM files GROUP BY state').all() as { state: FileState; n: number }[]) files[r.state] = r.n;
-
-  const messages = Object.fromEntries(MESSAGE_STATES.map((s) => [s, 0])) as Record<MessageState, number>;
-  for (const r of db.prepare(`SELECT m.state, COUNT(*) AS n FROM messages m WHERE ${VISIBLE} GROUP BY m.state`).all() as { state: MessageState; n: number }[])
-    messages[r.state] = r.n;
-
-  const countState = db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${VISIBLE} AND m.partner = ? AND m.state = ?`);
-  const countOverdue = db.prepare(
-    `SELECT COUNT(*) AS n FROM messages m WHERE ${VISIBLE} AND m.partner = ? AND m.state = 'SENT' AND COALESCE(m.sent_at, m.updated_at) < ?`,
-  );
-  const overdueOf = (partner: string) => (countOverdue.get(partner, overdueCutoff(config, partner, now)) as { n: number }).n;
-
-  // overdue over every partner with SENT messages, configured or not (a removed partner's
-  // messages still wait for their acks)
-  const sentPartners = (db.prepare(`SELECT DISTINCT m.partner FROM messages m WHERE ${VISIBLE} AND m.state = 'SENT'`).all() as { partner: string }[]).map(
-    (r) => r.partner,
-  );
-  const overdue = sentPartners.reduce((sum, p) => sum + overdueOf(p), 0);
-
-  const lastBatch = db.prepare('SELECT MAX(started_at) AS at FROM batches WHERE partner = ?');
-  const lastErrorAt = new Map<string, string>();
-  const partners: PartnerStatus[] = Object.entries(config.partners).map(([partner, p]) => {
-    const err = lastError(db, partner);
-    if (err) lastErrorAt.set(partner, err.at);
-    return {
-      partner,
-      lastBatchAt: (lastBatch.get(partner) as { at: string | null }).at ?? null,
-      nextBatchAt: nextCronRun(p.schedule, config.timezone)?.toISOString() ?? null,
-      staged: (countState.get(partner, 'STAGED') as { n: number }).n,
-      sent: (countState.get(partner, 'SENT') as { n: number }).n,
-      overdue: overdueOf(partner),
-      lastError: err?.text ?? null,
-    };
-  });
-
-  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-  const blocked = blockedReversals(db);
-  const status: Status = {
-    files,
-    messages,
-    overdue,
-    errorFiles: countErrorFiles(config),
-    unmatchedAcks: count(`SELECT COUNT(*) AS n FROM acks WHERE effect = 'unmatched'`),
-    invalidAcks: count(`SELECT COUNT(*) AS n FROM acks WHERE valid = 0`),
-    partners,
-    reversalsBlocked: blocked.length,
-  };
-  return { status, blocked, lastErrorAt };
-}
 
 export function status(config: Config, opts: { json: boolean }, io: Io): number {
   const { db, exists } = openForCommand(config, { create: false });
@@ -177,10 +38,12 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
       p.lastError ? `${lastErrorAt.get(p.partner) ?? ''} ${oneLine(p.lastError)}`.trim() : '-',
     ]);
     for (const l of table(['PARTNER', 'LAST BATCH', 'NEXT BATCH', 'STAGED', 'SENT', 'OVERDUE', 'LAST ERROR'], rows)) io.out(l);
+    for (const p of s.partners.filter((x) => x.paused))
+      io.out(`\n${p.partner} is paused since ${p.pausedAt} by ${p.pausedBy}: ${oneLine(p.pauseReason ?? '')} (no batch cycle, no ack poll; \`tlbridge resume ${p.partner} --reason ...\`)`);
     if (blocked.length) {
       io.out('');
-      io.out(`reversals held back: their original was REJECTED, so they are never uploaded (messages.md 1.5):`);
-      for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef}`);
+      io.out(`reversals held back: their original was REJECTED or CANCELLED, so they are never uploaded (messages.md 1.5):`);
+      for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef} (${b.originalState})`);
     }
     if (s.errorFiles) io.out(`\n${s.errorFiles} input file(s) in ${dataPaths(config).error}: see the .error.txt beside each`);
     return EXIT.OK;

@@ -3,7 +3,6 @@
 // Messages of a file being converted are inserted as they come (so memory never holds a whole
 // file) but stay invisible to batches, status and the duplicate rules until their file is
 // CONVERTED: everything that reads messages joins on the file's state.
-import os from 'node:os';
 import { formatControlNumber } from '../messages/control-number.js';
 import type { MessageKeys } from '../messages/types.js';
 import { nowIso, type Db } from './db.js';
@@ -224,27 +223,12 @@ export class Ledger {
     }
     return out;
   }
-
-  // ---- operator actions --------------------------------------------------------------
-
-  recordOperatorAction(command: string, target: string, reason: string): void {
-    this.db
-      .prepare('INSERT INTO operator_actions (at, os_user, command, target, reason) VALUES (?, ?, ?, ?, ?)')
-      .run(nowIso(), osUser(), command, target, reason);
-  }
 }
 
 export function lineKey(type: string, code: string, lot: string): string {
   return `${type}\u0000${code}\u0000${lot}`;
 }
 
-export function osUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return String(process.getuid?.() ?? 'unknown');
-  }
-}
 
 /** FileControlNumbers handed out in blocks, so conversion does not commit once per message. */
 export class FcnAllocator {

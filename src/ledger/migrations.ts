@@ -148,4 +148,46 @@ export const MIGRATIONS: string[] = [
   -- 'alert') with needs_attention = 1, which status --check shows until an operator dismisses it.
   ALTER TABLE acks ADD COLUMN needs_attention INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- issue 11, operating it (product.md 4, 9): who is behind an operator action (the login user
+  -- from /proc/self/loginuid, SUDO_USER); every batch cycle and ack poll with its outcome (so
+  -- "no completed cycle" can be told from "nothing to send"); paused partners (across
+  -- restarts); what an operator dismissed from status --check; when the daemon started.
+  ALTER TABLE operator_actions ADD COLUMN login_user TEXT;
+  ALTER TABLE operator_actions ADD COLUMN sudo_user TEXT;
+
+  CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('batch','acks')),
+    partner     TEXT NOT NULL,
+    origin      TEXT NOT NULL,          -- 'daemon' | 'cli'
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    outcome     TEXT,                   -- 'ok' | 'failed' | 'skipped' (lock busy, paused)
+    error       TEXT
+  );
+  CREATE INDEX runs_partner ON runs(kind, partner, id);
+
+  CREATE TABLE partner_pauses (
+    partner     TEXT PRIMARY KEY,
+    paused_at   TEXT NOT NULL,
+    paused_by   TEXT NOT NULL,
+    reason      TEXT NOT NULL
+  );
+
+  CREATE TABLE dismissals (
+    id                 INTEGER PRIMARY KEY,
+    kind               TEXT NOT NULL CHECK (kind IN ('error_file','ack','message')),
+    subject            TEXT NOT NULL,   -- the error file's name, the ack id, the message id
+    operator_action_id INTEGER NOT NULL REFERENCES operator_actions(id),
+    at                 TEXT NOT NULL,
+    UNIQUE (kind, subject)
+  );
+
+  CREATE TABLE daemon_starts (
+    id          INTEGER PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    pid         INTEGER NOT NULL
+  );
+  `,
 ];

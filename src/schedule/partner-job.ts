@@ -6,7 +6,9 @@
 // progress fails at once) and again at the end.
 import type { BackoffOptions } from '../transport/backoff.js';
 import type { SftpPool } from '../transport/pool.js';
-import { CronRunner, type CronRunnerOptions, type JobState } from './cron-runner.js';
+import type { Db } from '../ledger/db.js';
+import { isPaused } from '../ledger/pauses.js';
+import { CronRunner, type CronRunnerOptions, type JobState, type RunnerLog, type SkipReason } from './cron-runner.js';
 
 /** A runner keyed by partner code (the `partner` log field) whose results fail by their `error`. */
 export function partnerRunner<R extends { error?: string }>(
@@ -14,6 +16,24 @@ export function partnerRunner<R extends { error?: string }>(
 ): CronRunner<R> {
   const { backoff, ...rest } = opts;
   return new CronRunner<R>({ ...rest, keyField: 'partner', failure: (r) => r.error, ...(backoff ? { backoff } : {}) });
+}
+
+/** The runner's gate for paused partners (product.md 9): asked at every slot, so a pause or
+ * resume by the CLI takes effect at the next slot without a restart; a run in flight finishes.
+ * A paused slot logs one line; `onSkip` then sees every skipped slot (paused or backing off). */
+export function pauseGate(
+  db: Db,
+  log: RunnerLog,
+  label: string,
+  onSkip?: (partner: string, reason: SkipReason) => void,
+): Pick<CronRunnerOptions<unknown>, 'shouldRun' | 'onSkip'> {
+  return {
+    shouldRun: (partner) => !isPaused(db, partner),
+    onSkip: (partner, reason) => {
+      if (reason === 'paused') log.info(`${label} skipped: the partner is paused`, { partner });
+      onSkip?.(partner, reason);
+    },
+  };
 }
 
 export interface PartnerJob<R> {
