@@ -119,24 +119,5 @@ export async function flushLogger(): Promise<void> {
   });
 }
 
-/** A logger that adds fixed fields (partner, batch id, ...) to every line. */
-export function withFields(base: Logger, fixed: LogFields): Logger {
-  const at = (l: LogLevel) => (msg: string, fields?: LogFields) => base[l](msg, { ...fixed, ...fields });
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
-}
-
 /** Logs nothing. */
 export const nullLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
-
-export interface LogEntry {
-  level: LogLevel;
-  message: string;
-  fields: LogFields;
-}
-
-/** For tests: keeps every line (redacted, as it would be written) in `entries`. */
-export function memoryLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: LogLevel) => (message: string, fields?: LogFields) => void entries.push({ level, message, fields: fields ? redact(fields) : {} });
-  return { entries, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
-}

@@ -12,7 +12,7 @@ import { ackPollService, startAckPollers } from '../src/acks/scheduler.js';
 import { tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
 import { BatchQueries } from '../src/batch/queries.js';
 import { main } from '../src/cli/main.js';
-import { memoryLogger } from '../src/log.js';
+import { memoryLogger } from './support/memory-logger.js';
 import type { Io } from '../src/cli/io.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
 import {

@@ -9,7 +9,8 @@ import { expect } from 'chai';
 import { nextCronRun } from '../src/schedule/cron-runner.js';
 import { Archive } from '../src/archive/archive.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
-import { createLogger, flushLogger, memoryLogger, redact, withFields } from '../src/log.js';
+import { createLogger, flushLogger, redact } from '../src/log.js';
+import { memoryLogger, withFields } from './support/memory-logger.js';
 import { runCli } from './support/cli.js';
 
 const run = runCli;

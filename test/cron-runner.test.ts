@@ -2,7 +2,7 @@
 // by its hooks and by every-second cron slots whose runs the tests await: no fixed sleeps.
 import { expect } from 'chai';
 import cron from 'node-cron';
-import { memoryLogger } from '../src/log.js';
+import { memoryLogger } from './support/memory-logger.js';
 import { CronRunner, type CronJob, type CronRunnerOptions, type SkipReason } from '../src/schedule/cron-runner.js';
 
 interface Res {

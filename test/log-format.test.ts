@@ -3,7 +3,8 @@
 // daemon itself is run twice: piped (JSON) and under a pseudo-terminal made by script(1) (text).
 import { spawn, spawnSync } from 'node:child_process';
 import { expect } from 'chai';
-import { createLogger, flushLogger, formatTextLine, resolveLogFormat, withFields } from '../src/log.js';
+import { createLogger, flushLogger, formatTextLine, resolveLogFormat } from '../src/log.js';
+import { withFields } from './support/memory-logger.js';
 import { loadConfig } from '../src/config/load.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
 import { BIN, REPO } from './support/daemon-process.js';

@@ -9,7 +9,7 @@ import { startAckPollers } from '../src/acks/scheduler.js';
 import type { Config } from '../src/config/load.js';
 import { isPaused } from '../src/ledger/pauses.js';
 import { isErrorFileDismissed } from '../src/ledger/dismissals.js';
-import { memoryLogger } from '../src/log.js';
+import { memoryLogger } from './support/memory-logger.js';
 import { loginUser, operatorText, sudoUser } from '../src/ledger/operator.js';
 import { finishRun, lastDaemonStart, recordDaemonStart, startRun } from '../src/ledger/runs.js';
 import { startService } from '../src/cli/run.js';
