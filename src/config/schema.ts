@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import cron from 'node-cron';
 import { ENCODINGS, RECORD_ROLES } from '../flatfile/layout.js';
-import { MESSAGE_TYPE_NAMES } from '../messages/registry.js';
+import { LOG_FORMATS } from '../log.js';
+import { DEFAULT_NAMESPACES, MESSAGE_TYPE_NAMES } from '../messages/registry.js';
 import { isValidTimeZone } from '../flatfile/values.js';
 
 const cronExpr = z.string().refine((s) => s.trim().split(/\s+/).length >= 5 && cron.validate(s), {
@@ -143,11 +144,11 @@ export const configSchema = z
     messageTypes: z.partialRecord(z.enum(MESSAGE_TYPE_NAMES), messageTypeOverride).default({}),
     namespaces: z
       .object({
-        commontypes: nonEmpty.default('urn:tracelink:mapper:sl:commontypes'),
-        ack: nonEmpty.default('urn:tracelink:mapper:sl:processing_response'),
+        commontypes: nonEmpty.default(DEFAULT_NAMESPACES.commontypes),
+        ack: nonEmpty.default(DEFAULT_NAMESPACES.ack),
       })
       .strict()
-      .default({ commontypes: 'urn:tracelink:mapper:sl:commontypes', ack: 'urn:tracelink:mapper:sl:processing_response' }),
+      .default({ ...DEFAULT_NAMESPACES }),
     reversals: z.object({ requireKnownOriginal: z.boolean().default(true) }).strict().default({ requireKnownOriginal: true }),
     partners: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'partner codes are 1-20 letters, digits, . _ -'), partnerSchema),
     archive: z.object({ retentionDays: z.number().int().min(1).default(2555) }).strict().default({ retentionDays: 2555 }),
@@ -155,7 +156,7 @@ export const configSchema = z
       .object({
         level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
         // auto: readable lines when stdout is a terminal, JSON lines otherwise (journald)
-        format: z.enum(['auto', 'json', 'text']).default('auto'),
+        format: z.enum(LOG_FORMATS).default('auto'),
       })
       .strict()
       .default({ level: 'info', format: 'auto' }),
