@@ -43,6 +43,8 @@ export interface BatchCycleDeps {
   logger?: CycleLogger;
   /** aborted (SIGTERM): no new upload starts; what has not started goes back to STAGED */
   signal?: AbortSignal;
+  /** after each file actually uploaded (the metrics' byte counter) */
+  onUploaded?: (partner: string, bytes: number) => void;
 }
 
 export interface BatchCycleResult {
