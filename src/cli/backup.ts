@@ -13,8 +13,11 @@ import { EXIT, UsageError, type Io } from './io.js';
 import { startProgress } from './progress.js';
 
 const FILE_MODE = 0o640;
-/** better-sqlite3's default step: the daemon's writes get their turn between steps */
-const PAGES_PER_STEP = 100;
+/** Everything in one step after the first (which only counts the pages): SQLite restarts a
+ * backup whenever another connection writes between two steps, so small steps beside a busy
+ * daemon might never finish. One step reads one snapshot; in WAL mode the daemon's writers go
+ * on meanwhile (a reader never blocks them). */
+const PAGES_PER_STEP = 0x7fffffff;
 
 export interface BackupResult {
   file: string;

@@ -13,7 +13,7 @@ export function parseListen(spec: string): ListenAddress | string {
   const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):)?(\d{1,5})$/.exec(spec.trim());
   if (!m) return 'must be PORT, HOST:PORT or [IPv6]:PORT';
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return `port ${port} is out of range (1-65535)`;
+  if (port > 65535) return `port ${port} is out of range (0-65535; 0 picks a free one)`;
   const v6 = m[1];
   const host = v6 ?? m[2] ?? '127.0.0.1';
   if (v6 !== undefined && net.isIPv6(v6)) return { host: v6, port };
