@@ -1,19 +1,26 @@
 // `tlbridge run`: the long-running service. Wires the stages of product.md 1 together:
-// drop-folder intake, and the per-partner batch schedulers; stops cleanly on SIGTERM/SIGINT.
+// drop-folder intake, and the per-partner batch schedulers; stops cleanly on SIGTERM/SIGINT and
+// takes a reloaded config (SIGHUP, product.md 9) without dropping the work in flight.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from './archive/archive.js';
 import type { Config } from './config/load.js';
 import { dataPaths } from './config/paths.js';
-import { processClaimed, sweepOrphanOutbox } from './intake/intake.js';
+import { processClaimed, sweepOrphanOutbox, type ClaimedFile, type IntakeDeps } from './intake/intake.js';
 import { DropFolderWatcher, nameFromWorkPath } from './intake/watcher.js';
 import { openLedger, type Db } from './ledger/db.js';
+import { highestUsedSequence, raiseSequence } from './ledger/fcn-floor.js';
 import { Ledger } from './ledger/ledger.js';
 import type { Logger } from './log.js';
+import { DaemonMetrics } from './monitor/metrics.js';
+import { DIR_MODE } from './util/durable-file.js';
+import type { PartnerJobChanges } from './schedule/partner-job.js';
 
 export interface Service {
   name: string;
   stop(): Promise<void>;
+  /** a reloaded config: what the service scheduled follows it */
+  reload?(config: Config): Promise<PartnerJobChanges | void>;
 }
 
 export interface Daemon {
@@ -21,20 +28,50 @@ export interface Daemon {
   ledger: Ledger;
   archive: Archive;
   watcher: DropFolderWatcher;
+  metrics: DaemonMetrics;
+  /** the config in force */
+  config(): Config;
+  /** Applies a validated config (run.ts checked the keys that may not change); returns what
+   * each service changed, by service name. */
+  reload(next: Config): Promise<Record<string, PartnerJobChanges | void>>;
   /** stops taking work, lets the file or upload in progress finish or abandon safely */
   stop(): Promise<void>;
 }
 
-export type ServiceStarter = (ctx: { config: Config; db: Db; ledger: Ledger; archive: Archive; logger: Logger }) => Promise<Service> | Service;
+export type ServiceStarter = (ctx: { config: Config; db: Db; ledger: Ledger; archive: Archive; logger: Logger; metrics?: DaemonMetrics }) => Promise<Service> | Service;
 
 export async function startDaemon(config: Config, logger: Logger, extra: ServiceStarter[] = []): Promise<Daemon> {
   const d = dataPaths(config);
-  for (const dir of [config.dataDir, d.work, d.error, d.outbox, d.archive]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+  for (const dir of [config.dataDir, d.work, d.error, d.outbox, d.archive]) makeDir(dir);
   const db = openLedger(d.ledger);
   const ledger = new Ledger(db);
   const archive = new Archive(d.archive, db);
   const stopping = new AbortController();
-  const deps = { config, ledger, archive, logger, signal: stopping.signal };
+  let current = config;
+  // a getter: intake reads the config in force when each file starts
+  const deps: IntakeDeps = {
+    get config() {
+      return current;
+    },
+    ledger,
+    archive,
+    logger,
+    signal: stopping.signal,
+  };
+  const metrics = new DaemonMetrics({ db, config: () => current });
+  const intake = async (c: ClaimedFile): Promise<void> => {
+    try {
+      metrics.intakeFile((await processClaimed(deps, c)).state);
+    } catch (e) {
+      if ((e as Error).name !== 'AbortError') metrics.intakeFile('error');
+      throw e;
+    }
+  };
+
+  // A ledger restored from a backup may stand below numbers already handed out (product.md 6).
+  const used = highestUsedSequence(d, config.sender.controlNumberPrefix);
+  const raised = raiseSequence(db, used);
+  if (raised) logger.warn('FileControlNumber sequence raised past the highest number in the outbox and archive (a restored ledger?)', raised);
 
   // Crash recovery first: what a kill -9 left behind is finished before new work starts.
   const orphans = sweepOrphanOutbox(config, ledger);
@@ -44,7 +81,7 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     const row = ledger.fileByWorkPath(workPath);
     const inbound = config.inbound.find((i) => i.path === row?.inbound) ?? config.inbound[0]!;
     logger.warn('resuming a file left in work/ by an earlier run', { workPath });
-    await processClaimed(deps, { workPath, name: row?.name ?? nameFromWorkPath(workPath), inbound });
+    await intake({ workPath, name: row?.name ?? nameFromWorkPath(workPath), inbound });
   }
 
   const watcher = new DropFolderWatcher({
@@ -52,13 +89,11 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     workDir: d.work,
     rescanSeconds: config.rescanSeconds,
     logger,
-    onClaimed: async (c) => {
-      await processClaimed(deps, c);
-    },
+    onClaimed: intake,
   });
   await watcher.start();
   const services: Service[] = [];
-  for (const start of extra) services.push(await start({ config, db, ledger, archive, logger }));
+  for (const start of extra) services.push(await start({ config, db, ledger, archive, logger, metrics }));
   logger.info('tlbridge running', { config: config.file, dataDir: config.dataDir, inbound: config.inbound.map((i) => i.path), partners: Object.keys(config.partners) });
 
   return {
@@ -66,6 +101,16 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     ledger,
     archive,
     watcher,
+    metrics,
+    config: () => current,
+    async reload(next) {
+      current = next;
+      metrics.partnersChanged();
+      await watcher.update(next.inbound, next.rescanSeconds);
+      const changes: Record<string, PartnerJobChanges | void> = {};
+      for (const s of services) if (s.reload) changes[s.name] = await s.reload(next);
+      return changes;
+    },
     async stop() {
       // a conversion in progress is abandoned, not finished: its file stays in work/ and is
       // converted again, from the start, at the next start
@@ -74,4 +119,11 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
       db.close();
     },
   };
+}
+
+/** A folder of dataDir, 0750 when made now whatever the umask (the unit's UMask is 0077). */
+function makeDir(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  fs.chmodSync(dir, DIR_MODE);
 }

@@ -102,7 +102,18 @@ export function createLogger(level: LogLevel | string = 'info', format: LogForma
       const { level: _l, message: _m, timestamp: _t, ...rest } = fields ? redact(fields) : {};
       w.log({ ...rest, level, message: msg });
     };
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+  const logger: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+  winstonOf.set(logger, w);
+  return logger;
+}
+
+const winstonOf = new WeakMap<Logger, winston.Logger>();
+
+/** A reload's new log.level for a logger made by createLogger; false for any other logger. */
+export function setLogLevel(logger: Logger, level: LogLevel): boolean {
+  const w = winstonOf.get(logger);
+  if (w) w.level = level;
+  return w !== undefined;
 }
 
 /** Resolves once every line logged so far has been handed to stdout and stdout has drained. */

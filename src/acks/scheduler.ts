@@ -17,7 +17,7 @@ import type { Config } from '../config/load.js';
 import type { Service, ServiceStarter } from '../daemon.js';
 import type { Db } from '../ledger/db.js';
 import { nullLogger, type Logger } from '../log.js';
-import { addPartnerJobs, partnerRunner, pauseGate, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
+import { addPartnerJobs, partnerRunner, partnerState, pauseGate, reloadPartnerJobs, type PartnerJob, type PartnerJobChanges, type PartnerJobState } from '../schedule/partner-job.js';
 import type { BackoffOptions } from '../transport/backoff.js';
 import { errText } from '../util/err-text.js';
 import { EMBEDDED_HOST, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
@@ -53,13 +53,17 @@ export interface AckPollers {
   /** Polls `partner` now (outside the schedule, ignoring the backoff), then flags overdue messages; waits for it. */
   runNow(partner: string): Promise<PollAcksResult>;
   state(): AckPollerState[];
+  /** A reloaded config (product.md 9): every configured partner polled on its new ackPoll. */
+  reload(config: Config): Promise<PartnerJobChanges>;
   /** Stops the tasks, lets the in-flight poll finish or abandons it, closes the pools. */
   stop(): Promise<void>;
 }
 
 const ABANDON_WAIT_MS = 3000;
 
-export function startAckPollers(deps: AckPollerDeps): AckPollers {
+export function startAckPollers(given: AckPollerDeps): AckPollers {
+  // a reload replaces deps.config: the jobs read it at every run
+  const deps = { ...given };
   const log = deps.logger ?? nullLogger;
   const now = deps.now ?? (() => new Date());
   const overdue = (partner: string): void => {
@@ -87,7 +91,7 @@ export function startAckPollers(deps: AckPollerDeps): AckPollers {
     texts: { unknown: (partner) => `no ack poller for partner "${partner}"`, stopping: 'the ack pollers are stopping' },
   });
 
-  addPartnerJobs(runner, deps.partners ?? Object.keys(deps.config.partners), (partner) => {
+  const jobOf = (partner: string): PartnerJob<PollAcksResult> | null => {
     const cfg = deps.config.partners[partner];
     if (!cfg) throw new Error(`startAckPollers: unknown partner "${partner}"`);
     if (cfg.sftp.host === EMBEDDED_HOST && !deps.createPool && deps.endpoint?.embeddedPort === undefined) {
@@ -97,14 +101,22 @@ export function startAckPollers(deps: AckPollerDeps): AckPollers {
     return {
       cron: cfg.ackPoll,
       makePool: () => (deps.createPool ? deps.createPool(partner) : new SftpPool(endpointFor(deps.config, partner, deps.endpoint), 1)),
+      poolKey: () => JSON.stringify(deps.config.partners[partner]?.sftp ?? cfg.sftp),
       run: (pool, signal) => pollAcks({ db: deps.db, config: deps.config, archive: deps.archive, pool, partner, logger: log, signal }),
       scheduled: (nextRunAt) => log.info('ack poll scheduled', { partner, ackPoll: cfg.ackPoll, timezone: deps.config.timezone, nextRunAt }),
     };
-  });
+  };
+  addPartnerJobs(runner, deps.partners ?? Object.keys(deps.config.partners), jobOf);
 
   let stopped: Promise<void> | undefined;
   return {
-    partners: runner.keys,
+    get partners() {
+      return runner.keys;
+    },
+    reload: (config) => {
+      deps.config = config;
+      return reloadPartnerJobs(runner, Object.keys(config.partners), jobOf);
+    },
     runNow: (partner) => runner.runNow(partner),
     state: () => runner.state().map(partnerState),
     stop: () =>
@@ -118,6 +130,6 @@ export function startAckPollers(deps: AckPollerDeps): AckPollers {
 export function ackPollService(opts: Omit<AckPollerDeps, 'db' | 'config' | 'archive' | 'logger'> = {}): ServiceStarter {
   return (ctx): Service => {
     const pollers = startAckPollers({ ...opts, db: ctx.db, config: ctx.config, archive: ctx.archive, logger: ctx.logger });
-    return { name: 'ack-poll', stop: () => pollers.stop() };
+    return { name: 'ack-poll', stop: () => pollers.stop(), reload: (config) => pollers.reload(config) };
   };
 }

@@ -46,6 +46,8 @@ export interface BatchCycleDeps {
   signal?: AbortSignal;
   /** who runs it, for its runs row; default 'daemon' ('cli' for runBatchCycleOnce) */
   origin?: RunOrigin;
+  /** after each file actually uploaded (the metrics' byte counter) */
+  onUploaded?: (partner: string, bytes: number) => void;
 }
 
 export interface BatchCycleResult {

@@ -11,7 +11,7 @@
 import type { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
-import { addPartnerJobs, partnerRunner, pauseGate, partnerState, type PartnerJobState } from '../schedule/partner-job.js';
+import { addPartnerJobs, partnerRunner, partnerState, pauseGate, reloadPartnerJobs, type PartnerJob, type PartnerJobChanges, type PartnerJobState } from '../schedule/partner-job.js';
 import type { BackoffOptions } from '../transport/backoff.js';
 import { endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
@@ -31,6 +31,10 @@ export interface SchedulerDeps {
   /** how long stop() lets an in-flight cycle finish before abandoning its uploads; default 8000 ms */
   graceMs?: number;
   backoff?: BackoffOptions;
+  /** after each cycle: its duration (the metrics' histogram) */
+  onCycle?: (partner: string, seconds: number, result: BatchCycleResult) => void;
+  /** after each file actually uploaded (the metrics' byte counter) */
+  onUploaded?: (partner: string, bytes: number) => void;
 }
 
 /** running, failures (consecutive failed cycles), backoffUntil (no scheduled cycle starts
@@ -41,6 +45,8 @@ export interface Schedulers {
   /** Runs a cycle of `partner` now (outside the schedule, ignoring the backoff) and waits for it. */
   runNow(partner: string): Promise<BatchCycleResult>;
   state(): PartnerScheduleState[];
+  /** A reloaded config (product.md 9): every configured partner scheduled on its new schedule. */
+  reload(config: Config): Promise<PartnerJobChanges>;
   /** Stops the tasks, lets an in-flight cycle finish or abandons it, closes the pools. */
   stop(): Promise<void>;
 }
@@ -48,9 +54,10 @@ export interface Schedulers {
 /** stop() finishes within graceMs + this (abandon, then the cycle's bookkeeping). */
 const ABANDON_WAIT_MS = 4000;
 
-export function startSchedulers(deps: SchedulerDeps): Schedulers {
+export function startSchedulers(given: SchedulerDeps): Schedulers {
+  // a reload replaces deps.config: the jobs read it at every run
+  const deps = { ...given };
   const log = deps.logger ?? SILENT_LOGGER;
-  const partners = deps.partners ?? Object.keys(deps.config.partners);
   const runner = partnerRunner<BatchCycleResult>({
     name: 'batch',
     label: 'batch cycle',
@@ -71,22 +78,34 @@ export function startSchedulers(deps: SchedulerDeps): Schedulers {
     },
   });
 
-  addPartnerJobs(runner, partners, (partner) => {
+  const jobOf = (partner: string): PartnerJob<BatchCycleResult> => {
     const cfg = deps.config.partners[partner];
     if (!cfg) throw new Error(`startSchedulers: unknown partner "${partner}"`);
+    const sftpOf = () => deps.config.partners[partner]?.sftp ?? cfg.sftp;
     return {
       cron: cfg.schedule,
-      makePool: () => (deps.createPool ? deps.createPool(partner) : new SftpPool(endpointFor(deps.config, partner, deps.endpoint), cfg.sftp.connections)),
-      run: (pool, signal) => runBatchCycle({ db: deps.db, config: deps.config, archive: deps.archive, pool, partner, logger: log, signal }),
+      makePool: () => (deps.createPool ? deps.createPool(partner) : new SftpPool(endpointFor(deps.config, partner, deps.endpoint), sftpOf().connections)),
+      poolKey: () => JSON.stringify(sftpOf()),
+      run: async (pool, signal) => {
+        const t = performance.now();
+        const { onUploaded } = deps;
+        const result = await runBatchCycle({ db: deps.db, config: deps.config, archive: deps.archive, pool, partner, logger: log, signal, ...(onUploaded ? { onUploaded } : {}) });
+        deps.onCycle?.(partner, (performance.now() - t) / 1000, result);
+        return result;
+      },
       scheduled: (nextRunAt) => log.info('batch schedule started', { partner, schedule: cfg.schedule, timezone: deps.config.timezone, nextRunAt }),
     };
-  });
+  };
+  addPartnerJobs(runner, deps.partners ?? Object.keys(deps.config.partners), jobOf);
 
   let stopped: Promise<void> | undefined;
   return {
     runNow: (partner) => runner.runNow(partner),
     state: () => runner.state().map(partnerState),
+    reload: (config) => {
+      deps.config = config;
+      return reloadPartnerJobs(runner, Object.keys(config.partners), jobOf);
+    },
     stop: () => (stopped ??= runner.stop().then(() => log.info('batch schedules stopped', { partners: runner.keys }))),
   };
 }
-

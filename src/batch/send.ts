@@ -73,6 +73,7 @@ export async function sendClaimed(ctx: CycleContext, batchId: number, messages: 
         used.s = s;
         return s.upload(data, remoteDirOf(ctx.inboxDir, m), `${m.fcn}.xml`);
       });
+      if (res.outcome !== 'already-present') ctx.deps.onUploaded?.(ctx.partner, data.length);
       const detail = res.outcome === 'already-present' ? `already present on the server with the same size: ${res.remotePath}` : `uploaded to ${res.remotePath}`;
       if (ctx.q.markSent(m.id, res.remotePath, `batch ${batchId}: ${detail}`)) {
         m.state = 'SENT';

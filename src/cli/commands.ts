@@ -281,6 +281,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (c) => (await import('./audit.js')).audit(await c.config(), { sub: 'verify', rest: [] }, c.io),
   },
   {
+    name: 'backup',
+    summary: 'an online copy of the ledger, integrity-checked',
+    details:
+      "SQLite's online backup: consistent while the daemon runs. The copy is checked with pragma integrity_check before it " +
+      'gets its name; an existing file is never overwritten. Restore: README, "Backup, restore and reload". On a terminal, progress shows on stderr.',
+    options: [{ flags: '--out <file>', description: 'where the copy goes (must not exist; written mode 0640)' }],
+    example: 'tlbridge backup --out /var/backups/tlbridge/ledger-2026-12-02.sqlite',
+    exit: '0 written and checked, 1 failed (nothing left under FILE), 2 usage',
+    run: async (c) => (await import('./backup.js')).backup(await c.config(), { out: str(c.opts.out) }, c.io),
+  },
+  {
     name: 'sandbox',
     summary: 'an SFTP server that plays the manufacturer',
     details: "For rehearsing a site's ERP exports before going live. Runs until SIGTERM or SIGINT.",

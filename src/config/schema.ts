@@ -6,6 +6,7 @@ import { ENCODINGS, RECORD_ROLES } from '../flatfile/layout.js';
 import { LOG_FORMATS } from '../log.js';
 import { DEFAULT_NAMESPACES, MESSAGE_TYPE_NAMES } from '../messages/registry.js';
 import { isValidTimeZone } from '../flatfile/values.js';
+import { parseListen } from './listen.js';
 
 const cronExpr = z.string().refine((s) => s.trim().split(/\s+/).length >= 5 && cron.validate(s), {
   message: 'is not a cron expression (5 fields, or 6 with seconds first)',
@@ -160,7 +161,17 @@ export const configSchema = z
       })
       .strict()
       .default({ level: 'info', format: 'auto' }),
-    metrics: z.object({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port') }).strict().optional(),
+    // "9464" means 127.0.0.1:9464; any other address is written out (listen.ts)
+    metrics: z
+      .object({
+        listen: z.union([z.string(), z.number().int()]).transform((v, ctx) => {
+          const a = parseListen(String(v));
+          if (typeof a === 'string') ctx.addIssue({ code: 'custom', message: a });
+          return String(v);
+        }),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

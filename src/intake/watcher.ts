@@ -51,6 +51,36 @@ export class DropFolderWatcher {
 
   async start(): Promise<void> {
     fs.mkdirSync(this.opts.workDir, { recursive: true, mode: 0o750 });
+    await this.watchAll();
+    this.rescan();
+    this.startTimers();
+  }
+
+  /** A reload (product.md 9): watches the new drop folders, with their new settings. A file
+   * claimed already is finished as it started; a candidate of a folder no longer listed is
+   * dropped (it stays where it is). */
+  async update(inbound: InboundConfig[], rescanSeconds: number): Promise<void> {
+    if (this.stopped) return;
+    clearInterval(this.timer);
+    clearInterval(this.rescanTimer);
+    const old = this.watchers;
+    this.watchers = [];
+    await Promise.all(old.map((w) => w.close()));
+    this.opts.inbound = inbound;
+    this.opts.rescanSeconds = rescanSeconds;
+    const byPath = new Map(inbound.map((ib) => [ib.path, ib]));
+    for (const [p, c] of this.candidates) {
+      const ib = byPath.get(c.inbound.path);
+      if (ib) c.inbound = ib;
+      else this.candidates.delete(p);
+    }
+    if (this.stopped) return;
+    await this.watchAll();
+    this.rescan();
+    this.startTimers();
+  }
+
+  private async watchAll(): Promise<void> {
     for (const ib of this.opts.inbound) {
       fs.mkdirSync(ib.path, { recursive: true, mode: 0o750 });
       const w = watch(ib.path, {
@@ -65,7 +95,9 @@ export class DropFolderWatcher {
       await new Promise<void>((resolve) => w.once('ready', () => resolve()));
       this.watchers.push(w);
     }
-    this.rescan();
+  }
+
+  private startTimers(): void {
     this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanSeconds * 1000);
     const tick = Math.max(100, Math.min(500, ...this.opts.inbound.map((i) => i.stableMs / 4)));
     this.timer = setInterval(() => this.checkStable(), tick);

@@ -155,6 +155,11 @@ export class CronRunner<R> {
     return this.track(s);
   }
 
+  /** the cron expression `key` runs on; undefined when it is not scheduled */
+  cronOf(key: string): string | undefined {
+    return this.slots.get(key)?.job.cron;
+  }
+
   nextRunAt(key: string): string | null {
     const task = this.slots.get(key)?.task;
     return task ? nextRun(task) : null;

@@ -42,6 +42,9 @@ export interface PartnerJob<R> {
   run(pool: SftpPool, signal: AbortSignal): Promise<R>;
   /** after the job is added: its start log line */
   scheduled(nextRunAt: string | null): void;
+  /** the connection settings the pool is made from: when they change (a reload), the next run
+   * gets a new pool (runs of one partner never overlap, so the old one is idle then) */
+  poolKey?(): string;
 }
 
 /** Adds the job `jobOf(partner)` of each partner (null leaves the partner out). When anything
@@ -52,14 +55,53 @@ export function addPartnerJobs<R>(runner: CronRunner<R>, partners: string[], job
     for (const partner of partners) {
       const job = jobOf(partner);
       if (!job) continue;
-      const pool = partnerPool(() => job.makePool());
-      runner.add({ key: partner, cron: job.cron, run: (signal) => job.run(pool.get(), signal), abandon: pool.abandon, close: pool.close });
-      job.scheduled(runner.nextRunAt(partner));
+      addJob(runner, partner, job);
     }
   } catch (e) {
     void runner.stop();
     throw e;
   }
+}
+
+function addJob<R>(runner: CronRunner<R>, partner: string, job: PartnerJob<R>): void {
+  const pool = partnerPool(() => job.makePool(), job.poolKey);
+  runner.add({ key: partner, cron: job.cron, run: (signal) => job.run(pool.get(), signal), abandon: pool.abandon, close: pool.close });
+  job.scheduled(runner.nextRunAt(partner));
+}
+
+export interface PartnerJobChanges {
+  added: string[];
+  removed: string[];
+  rescheduled: string[];
+}
+
+/** After a reload (product.md 9): jobs of partners no longer listed (or whose jobOf is now null)
+ * are taken off the runner (a run in flight is told to start nothing new and ends, bounded, as
+ * at stop()), new partners' jobs are added, and a changed cron expression reschedules the job
+ * (a run in flight goes on). An invalid expression throws before anything changed. */
+export async function reloadPartnerJobs<R>(runner: CronRunner<R>, partners: string[], jobOf: (partner: string) => PartnerJob<R> | null): Promise<PartnerJobChanges> {
+  const jobs = new Map<string, PartnerJob<R>>();
+  for (const partner of partners) {
+    const job = jobOf(partner);
+    if (job) jobs.set(partner, job);
+  }
+  const changes: PartnerJobChanges = { added: [], removed: [], rescheduled: [] };
+  for (const key of runner.keys) {
+    if (jobs.has(key)) continue;
+    await runner.remove(key);
+    changes.removed.push(key);
+  }
+  for (const [partner, job] of jobs) {
+    if (!runner.has(partner)) {
+      addJob(runner, partner, job);
+      changes.added.push(partner);
+    } else if (runner.cronOf(partner) !== job.cron) {
+      runner.reschedule(partner, job.cron);
+      job.scheduled(runner.nextRunAt(partner));
+      changes.rescheduled.push(partner);
+    }
+  }
+  return changes;
 }
 
 export interface PartnerPool {
@@ -68,12 +110,22 @@ export interface PartnerPool {
   close(): Promise<void>;
 }
 
-export function partnerPool(make: () => SftpPool): PartnerPool {
+export function partnerPool(make: () => SftpPool, keyOf?: () => string): PartnerPool {
   let pool: SftpPool | null = null;
+  let key: string | undefined;
   const close = async (): Promise<void> => {
     await pool?.close({ abandon: true });
   };
-  return { get: () => (pool ??= make()), abandon: close, close };
+  const get = (): SftpPool => {
+    const now = keyOf?.();
+    if (pool && now !== key) {
+      void pool.close(); // idle: the runs of one partner never overlap
+      pool = null;
+    }
+    key = now;
+    return (pool ??= make());
+  };
+  return { get, abandon: close, close };
 }
 
 /** The runner's state of a job, keyed by partner. */

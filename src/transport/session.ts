@@ -254,7 +254,7 @@ export class SftpSession {
       if (/timed out/i.test(msg)) {
         throw new SftpTimeoutError(`${this.context}: connect timed out after ${ep.timeoutMs} ms (${msg})`);
       }
-      throw new SftpError(`${this.context}: connect failed: ${msg}`, errCode(e));
+      throw new SftpError(`${this.context}: connect failed: ${connectFailureText(msg, errCode(e))}`, errCode(e));
     }
     if (this.closedFlag) {
       // The connection dropped between 'ready' and now.
@@ -388,4 +388,10 @@ export class SftpSession {
 
 function listType(t: string): RemoteEntryType {
   return t === '-' ? 'file' : t === 'd' ? 'dir' : 'other';
+}
+
+/** A connect() refused by the local packet filter (systemd's IPAddressDeny=, an OUTPUT drop)
+ * fails with EPERM or EACCES, not ECONNREFUSED: say so, or it reads like a server problem. */
+export function connectFailureText(msg: string, code: string | undefined): string {
+  return code === 'EPERM' || code === 'EACCES' ? `connection refused by the local firewall (IPAddressDeny?): ${msg}` : msg;
 }
