@@ -229,3 +229,21 @@ describe('ledger: the message state machine', function () {
     expect(count(`SELECT count(*) AS n FROM transitions WHERE entity = 'file'`)).to.equal(0);
   });
 });
+
+describe('ledger file modes (product.md 6)', function () {
+  it('the ledger and its WAL are 0640 whatever the umask', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tlbridge-ledger-mode-'));
+    const old = process.umask(0o077);
+    try {
+      const db = openLedger(path.join(dir, 'ledger.sqlite'));
+      db.exec('CREATE TABLE mode_probe (x)');
+      db.prepare('INSERT INTO mode_probe VALUES (1)').run();
+      const modes = Object.fromEntries(fs.readdirSync(dir).map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)]));
+      db.close();
+      expect(modes).to.deep.equal({ 'ledger.sqlite': '640', 'ledger.sqlite-shm': '640', 'ledger.sqlite-wal': '640' });
+    } finally {
+      process.umask(old);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

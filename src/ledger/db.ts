@@ -17,6 +17,9 @@ export function openLedger(file: string): Db {
   // the CLI and the daemon take turns writing; wait for the other instead of failing
   db.pragma('busy_timeout = 15000');
   migrate(db);
+  // product.md 6: 0640 whatever the umask (the unit runs with UMask=0077); SQLite gives the
+  // -wal and -shm files it creates later the database file's mode
+  if (file !== ':memory:') for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o640);
   return db;
 }
 
