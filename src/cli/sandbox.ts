@@ -87,10 +87,11 @@ export async function sandbox(config: Config, opts: SandboxCliOptions, io: Io): 
     `authorized keys: ${keysFile} (${keyCount} key${keyCount === 1 ? '' : 's'}${keyCount ? '' : ': add an OpenSSH public key line to log in; it is read at every login'})`,
   );
   io.out(`reject rate: ${rejectRate}, ack delay: ${ackDelaySeconds} s`);
-  io.out('stop with Ctrl-C (SIGINT) or SIGTERM');
 
+  // the handlers go in before the line that invites a signal: a SIGTERM that arrives between
+  // the two would otherwise meet the default disposition and kill the process (exit by signal)
   const handlers: Array<[NodeJS.Signals, () => void]> = [];
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       const h = () => resolve();
       handlers.push([sig, h]);
@@ -101,6 +102,8 @@ export async function sandbox(config: Config, opts: SandboxCliOptions, io: Io): 
       () => resolve(),
     );
   });
+  io.out('stop with Ctrl-C (SIGINT) or SIGTERM');
+  await stopped;
   for (const [sig, h] of handlers) process.off(sig, h);
   await sb.close();
   io.out('tlbridge sandbox: stopped');
