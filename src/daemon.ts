@@ -9,7 +9,7 @@ import { dataPaths } from './config/paths.js';
 import { processClaimed, sweepOrphanOutbox, type ClaimedFile, type IntakeDeps } from './intake/intake.js';
 import { DropFolderWatcher, nameFromWorkPath } from './intake/watcher.js';
 import { openLedger, type Db } from './ledger/db.js';
-import { highestUsedSequence, raiseSequence } from './ledger/fcn-floor.js';
+import { highestUsedSequence, lastArchiveDay, raiseSequence } from './ledger/fcn-floor.js';
 import { Ledger } from './ledger/ledger.js';
 import type { Logger } from './log.js';
 import { DaemonMetrics } from './monitor/metrics.js';
@@ -69,7 +69,7 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   };
 
   // A ledger restored from a backup may stand below numbers already handed out (product.md 6).
-  const used = highestUsedSequence(d, config.sender.controlNumberPrefix);
+  const used = highestUsedSequence(d, config.sender.controlNumberPrefix, lastArchiveDay(db));
   const raised = raiseSequence(db, used);
   if (raised) logger.warn('FileControlNumber sequence raised past the highest number in the outbox and archive (a restored ledger?)', raised);
 

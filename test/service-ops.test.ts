@@ -3,6 +3,7 @@
 // reload. Real daemon (in-process and as a child process), real SQLite files, real HTTP.
 import { expect } from 'chai';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { backup, backupLedger } from '../src/cli/backup.js';
@@ -224,6 +225,27 @@ describe('backup and restore of the ledger (product.md 6, 9)', function () {
     expect(sequenceOfFileName('X000000000042.xml', 'T')).to.equal(null);
     expect(sequenceOfFileName('T000000000042.xml.part', 'T')).to.equal(null);
     expect(sequenceOfFileName('T00000000004a.xml', 'T')).to.equal(null);
+  });
+
+  it('reads the archive only from the day of the ledger\'s last manifest on', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tlbridge-fcn-floor-'));
+    try {
+      const put = (rel: string, name: string) => {
+        fs.mkdirSync(path.join(root, 'archive', rel), { recursive: true });
+        fs.writeFileSync(path.join(root, 'archive', rel, name), '<x/>');
+      };
+      put('2025/12/31/batch-1', 'T000000000900.xml'); // before the backup: the ledger knows it
+      put('2026/03/04/batch-2', 'T000000000040.xml'); // the backup's own day
+      put('2026/03/05/batch-3', 'T000000000050.xml'); // after it
+      put('2026/02/28/batch-4', 'T000000000990.xml');
+      const dirs = { outbox: path.join(root, 'outbox'), archive: path.join(root, 'archive') };
+      expect(highestUsedSequence(dirs, 'T', '2026/03/05')).to.equal(50);
+      expect(highestUsedSequence(dirs, 'T', '2026/03/04')).to.equal(50);
+      expect(highestUsedSequence(dirs, 'T', '2026/03/06')).to.equal(0);
+      expect(highestUsedSequence(dirs, 'T', null)).to.equal(990);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

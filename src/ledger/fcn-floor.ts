@@ -2,7 +2,9 @@
 // (product.md 6): the restored `sequences` row may stand below numbers already handed out, so at
 // start it is raised past the highest number found in the outbox (outbox/<partner>/<FCN>.xml)
 // and in the archive (a batch folder keeps <FCN>.xml). Only names of the exact shape
-// prefix + 12 digits + ".xml" count; symlinks are never followed.
+// prefix + 12 digits + ".xml" count; symlinks are never followed. Of the archive only the day
+// folders from the ledger's last manifest on are read: what a restored ledger does not know was
+// archived after its backup, and years of older folders would only slow every start.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from './db.js';
@@ -36,9 +38,29 @@ function highestIn(dir: string, prefix: string, depth: number): number {
   return max;
 }
 
+/** The highest sequence in archive day folders YYYY/MM/DD on or after `sinceDay` ("YYYY/MM/DD"; null: all). */
+function highestInArchive(root: string, prefix: string, sinceDay: string | null, rel = '', level = 0): number {
+  if (level === 3) return highestIn(path.join(root, rel), prefix, ARCHIVE_DEPTH - 3);
+  let max = 0;
+  for (const e of entries(path.join(root, rel))) {
+    if (!e.isDirectory()) continue;
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    // a folder whose whole range lies before sinceDay: "2025" < "2026/01/05".slice(0, 4)
+    if (sinceDay !== null && r < sinceDay.slice(0, r.length)) continue;
+    max = Math.max(max, highestInArchive(root, prefix, sinceDay, r, level + 1));
+  }
+  return max;
+}
+
 /** The highest FileControlNumber sequence used in the outbox and the archive (0 if none). */
-export function highestUsedSequence(dirs: { outbox: string; archive: string }, prefix: string): number {
-  return Math.max(highestIn(dirs.outbox, prefix, 1), highestIn(dirs.archive, prefix, ARCHIVE_DEPTH));
+export function highestUsedSequence(dirs: { outbox: string; archive: string }, prefix: string, sinceDay: string | null = null): number {
+  return Math.max(highestIn(dirs.outbox, prefix, 1), highestInArchive(dirs.archive, prefix, sinceDay));
+}
+
+/** "YYYY/MM/DD" of the ledger's last manifest (the archive's folder of that day), null when there is none. */
+export function lastArchiveDay(db: Db): string | null {
+  const at = db.prepare('SELECT MAX(created_at) FROM manifests').pluck().get() as string | null;
+  return at ? `${at.slice(0, 4)}/${at.slice(5, 7)}/${at.slice(8, 10)}` : null;
 }
 
 /** Raises the 'fcn' sequence to at least `used`; returns the value before when it was raised, else null. */
