@@ -125,6 +125,23 @@ describe('/metrics and /healthz (product.md 9)', function () {
     expect((await get(port, '/nothing')).status).to.equal(404);
   });
 
+  it('/healthz of the running daemon: 503 naming an error file while it waits, 200 again once it is dismissed', async () => {
+    const port = await start();
+    drop(env, 'broken.txt', 'not a flat file\n');
+    await waitFor('the error file', () => fs.existsSync(path.join(env.config.dataDir, 'error', 'broken.txt.error.json')));
+    let h = await get(port, '/healthz');
+    expect(h.status).to.equal(503);
+    const body = JSON.parse(h.body) as { healthy: boolean; problems: { kind: string; subject: string | null }[] };
+    expect(body.healthy).to.equal(false);
+    expect(body.problems.some((p) => p.kind === 'error-file' && p.subject === 'broken.txt'), h.body).to.equal(true);
+    const { main } = await import('../src/cli/main.js');
+    const out: string[] = [];
+    const io = { out: (l: string) => void out.push(l), err: (l: string) => void out.push(l) };
+    expect(await main(['dismiss', 'broken.txt', '--reason', 'test file', '--config', env.config.file], io), out.join('\n')).to.equal(0);
+    h = await get(port, '/healthz');
+    expect(h.status, h.body).to.equal(200);
+  });
+
   it('/healthz answers 503 with the problems while something waits', async () => {
     const problem = { kind: 'error-file', partner: null, subject: 'x.txt', message: 'x.txt waits in error/' };
     const server = await startMonitorServer({ listen: '127.0.0.1:0', metrics: async () => '', contentType: 'text/plain', health: () => ({ healthy: false, problems: [problem] }), logger: nullLogger });
