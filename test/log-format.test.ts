@@ -36,8 +36,10 @@ async function captureStdout(fn: () => void): Promise<string[]> {
 function runDaemon(configPath: string, tty: boolean): Promise<{ code: number | null; out: string }> {
   const cmd = [process.execPath, BIN, 'run', '--config', configPath];
   const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  // script(1) gives the daemon a pseudo-terminal as stdout; Ctrl-C typed into it is a SIGINT
-  const child = tty ? spawn('script', ['-qfec', quoted, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  // script(1) gives the daemon a pseudo-terminal as stdout; Ctrl-C typed into it is a SIGINT.
+  // `exec`: script runs the command under $SHELL -c, and a dash that stays as the parent dies of
+  // that same SIGINT (exit 130) even though the daemon stopped cleanly (seen in CI, SHELL unset).
+  const child = tty ? spawn('script', ['-qfec', `exec ${quoted}`, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stopped = false;
   return new Promise((resolve, reject) => {
