@@ -3,7 +3,7 @@
 //   lock -> recovery -> claim -> upload (bounded parallelism) -> archive -> unlock
 //
 // - lock: at most one cycle per partner across processes (ledger/partner-lock.ts); if another holds it, the
-//   cycle is skipped at once, never waits.
+//   cycle is skipped at once, never waits (send-now's drain.ts waits and runs it again).
 // - recovery first (recovery.ts): messages still SENDING belong to a cycle that ended abruptly;
 //   the server decides whether each is SENT or STAGED again; its unfinished batches are finished.
 // - claim: up to maxBatchMessages STAGED messages whose file is CONVERTED, oldest first, minus
@@ -71,7 +71,7 @@ export interface BatchCycleResult {
   lockedBy?: { pid: number; since: string };
 }
 
-function emptyResult(): BatchCycleResult {
+export function emptyResult(): BatchCycleResult {
   return { batchId: null, sent: 0, failed: 0, conflicts: 0, skipped: 0, held: 0, recovered: 0 };
 }
 
@@ -125,26 +125,17 @@ async function lockedCycle(deps: BatchCycleDeps, log: CycleLogger): Promise<Batc
 }
 
 /**
- * For the `send-now` command and other one-shot callers: builds the partner's pool, runs one
- * cycle, closes the pool. Endpoint problems (unreadable key file, embedded sandbox not
- * started) come back as `error`.
+ * The partner's pool for one-shot callers (send-now runs all its cycles on one); an endpoint
+ * problem (unreadable key file, embedded sandbox not started) comes back as its text.
  */
-export async function runBatchCycleOnce(
-  deps: Omit<BatchCycleDeps, 'pool'> & { endpoint?: EmbeddedEndpointOptions },
-): Promise<BatchCycleResult> {
-  let pool: SftpPool;
+export function oneShotPool(config: Config, partner: string, endpoint?: EmbeddedEndpointOptions): SftpPool | { error: string } {
   try {
-    const cfg = deps.config.partners[deps.partner];
-    if (!cfg) return { ...emptyResult(), error: `unknown partner "${deps.partner}"` };
-    pool = new SftpPool(endpointFor(deps.config, deps.partner, deps.endpoint), cfg.sftp.connections);
+    const cfg = Object.prototype.hasOwnProperty.call(config.partners, partner) ? config.partners[partner] : undefined;
+    if (!cfg) return { error: `unknown partner "${partner}"` };
+    return new SftpPool(endpointFor(config, partner, endpoint), cfg.sftp.connections);
   } catch (e) {
-    if (e instanceof EndpointError) return { ...emptyResult(), error: e.message };
+    if (e instanceof EndpointError) return { error: e.message };
     throw e;
-  }
-  try {
-    return await runBatchCycle({ origin: 'cli', ...deps, pool });
-  } finally {
-    await pool.close();
   }
 }
 

@@ -3,7 +3,10 @@
 // unmatched acks, a failed poll) on stderr. Exit 0, or 1 if a poll failed (connection,
 // listing, endpoint). It may run beside the daemon: polls of one partner take turns
 // (partner_locks `acks:<partner>`); one that finds another running says so and is not a failure.
+// When this process cannot read the partner's key, the running daemon polls on request
+// (via-daemon.ts). On a fresh install (no ledger) it connects to nothing and creates nothing.
 // Overdue flagging is left to the daemon, so its once-only warning lands in the service log.
+import fs from 'node:fs';
 import { Archive } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
@@ -14,8 +17,10 @@ import { redact } from '../log.js';
 import { pollAcksOnce, type PollAcksResult } from '../acks/poll.js';
 import { embeddedClientOptions } from '../sandbox/embedded.js';
 import { runsUnlessPaused } from './pause.js';
+import type { Db } from '../ledger/db.js';
+import { askDaemon, requestDetail, unreadableSecrets, type AskOptions } from './via-daemon.js';
 
-export async function pollAcksCommand(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
+export async function pollAcksCommand(config: Config, opts: { partner?: string }, io: Io, ask: AskOptions = {}): Promise<number> {
   if (opts.partner !== undefined && !opts.partner) throw new UsageError('--partner needs a partner code');
   const known = Object.keys(config.partners);
   if (opts.partner !== undefined && !Object.prototype.hasOwnProperty.call(config.partners, opts.partner)) {
@@ -23,13 +28,15 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
   }
   const partners = opts.partner !== undefined ? [opts.partner] : known;
 
-  const { db, exists } = openForCommand(config, { create: false });
+  const ledger = dataPaths(config).ledger;
+  if (!fs.existsSync(ledger)) {
+    // nothing was ever sent from here, so no ack can match: connect to nothing, create nothing
+    // (not even the ledger, which run as another user would be one the daemon cannot write)
+    io.out(`no ledger yet (${ledger}): nothing was sent from here, so there is no ack to poll for`);
+    return EXIT.OK;
+  }
+  const { db } = openForCommand(config, { create: false });
   try {
-    if (!exists) {
-      // nothing was ever sent from here, so no ack can match; acks stay on the server
-      io.err(`tlbridge poll-acks: there is no ledger yet (${dataPaths(config).ledger}); start the daemon first`);
-      return EXIT.FAILED;
-    }
     const archive = new Archive(dataPaths(config).archive, db);
     const logger = stderrLogger(io);
     let failed = false;
@@ -39,7 +46,13 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
         if (opts.partner !== undefined) failed = true;
         continue;
       }
-      const r = await pollAcksOnce({ db, config, archive, partner, logger, endpoint: embeddedClientOptions(config) });
+      const secrets = unreadableSecrets(config, partner);
+      const r = secrets.length ? await viaDaemon(db, partner, secrets, ask) : await pollAcksOnce({ db, config, archive, partner, logger, endpoint: embeddedClientOptions(config) });
+      if ('failure' in r) {
+        io.err(`tlbridge poll-acks: ${partner}: ${r.failure}`);
+        failed = true;
+        continue;
+      }
       io.out(summary(partner, r));
       if (r.error !== undefined) failed = true;
     }
@@ -47,6 +60,14 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
   } finally {
     db.close();
   }
+}
+
+/** The daemon polls (it can read the key); its result prints as a local one would. */
+async function viaDaemon(db: Db, partner: string, secrets: string[], ask: AskOptions): Promise<PollAcksResult | { failure: string }> {
+  const answer = await askDaemon(db, 'acks', partner, secrets, ask);
+  if (!answer.ok) return { failure: answer.error };
+  const d = requestDetail<PollAcksResult>(answer.request);
+  return 'result' in d ? d.result : { failure: d.error };
 }
 
 export function summary(partner: string, r: PollAcksResult): string {

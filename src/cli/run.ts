@@ -1,8 +1,8 @@
 // `tlbridge run`: the daemon in the foreground, log lines on stdout (JSON for journald; text on a terminal, log.format). Exits 0
 // after SIGTERM/SIGINT and a clean stop; the stop is bounded so systemd never has to kill it. SIGHUP re-reads the config
 // (product.md 9): a valid one is applied without dropping in-flight work, an invalid one is refused and the old one stays.
-import { ackPollService } from '../acks/scheduler.js';
-import { startSchedulers } from '../batch/scheduler.js';
+import { startAckPollers, type AckPollers } from '../acks/scheduler.js';
+import { startSchedulers, type Schedulers } from '../batch/scheduler.js';
 import { isLoopback } from '../config/listen.js';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { configChanges, nothingChanged, refusedKeys } from '../config/reload.js';
@@ -15,6 +15,7 @@ import type { Sandbox } from '../sandbox/server.js';
 import { errText } from '../util/err-text.js';
 import { EXIT } from './io.js';
 import { recordDaemonStart } from '../ledger/runs.js';
+import { requestHandlers, startRequestWatcher } from '../schedule/requests.js';
 
 const STOP_DEADLINE_MS = 12_000;
 
@@ -32,6 +33,8 @@ export interface RunningService {
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const embedded = await startEmbeddedSandbox(config, logger);
   const endpoint = embedded?.endpoint;
+  let batch: Schedulers | undefined;
+  let acks: AckPollers | undefined;
   const services: ServiceStarter[] = [
     // status --check measures a partner's missing cycles from the later of its last completed
     // cycle and this start, so a daemon that was down is not blamed for the slots it missed
@@ -49,9 +52,19 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         endpoint,
         ...(m ? { onCycle: (partner: string, seconds: number) => m.batchCycle(partner, seconds), onUploaded: (partner: string, bytes: number) => m.uploaded(partner, bytes) } : {}),
       });
+      batch = s;
       return { name: 'batch', stop: () => s.stop(), reload: (c) => s.reload(c) };
     },
-    ackPollService({ endpoint }),
+    (ctx) => {
+      const p = startAckPollers({ endpoint, db: ctx.db, config: ctx.config, archive: ctx.archive, logger: ctx.logger });
+      acks = p;
+      return { name: 'ack-poll', stop: () => p.stop(), reload: (c) => p.reload(c) };
+    },
+    // send-now / poll-acks of a CLI that cannot read the key, run here (product.md 4)
+    (ctx) => {
+      const w = startRequestWatcher({ db: ctx.db, log: ctx.logger, handlers: requestHandlers({ db: ctx.db, batch: batch!, acks: acks! }) });
+      return { name: 'requests', stop: () => w.stop() };
+    },
   ];
   let daemon: Daemon | undefined;
   try {

@@ -1,20 +1,34 @@
-// `tlbridge send-now [--partner P]`: a batch cycle now, waited for. It may run beside the
-// daemon: cycles of one partner take turns through the ledger's partner lock.
+// `tlbridge send-now [--partner P]` (product.md 4): batch cycles now, one after another, until
+// what was uploadable at the start is gone (batch/drain.ts), waited for. It may run beside the
+// daemon: cycles of one partner take turns through the ledger's partner lock, and a cycle the
+// daemon is running is waited for. When this process cannot read the partner's key (systemd
+// holds it as the service's credential), the running daemon runs the cycles on request
+// (via-daemon.ts) and the summary is the same.
 import { Archive } from '../archive/archive.js';
-import { runBatchCycleOnce, type BatchCycleResult, type CycleLogger } from '../batch/cycle.js';
+import { emptyResult, oneShotPool, runBatchCycle, type CycleLogger } from '../batch/cycle.js';
+import { DEFAULT_LOCK_WAIT_MS, drainLines, drainPartner, type DrainResult } from '../batch/drain.js';
+import { BatchQueries } from '../batch/queries.js';
 import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
 import type { Db } from '../ledger/db.js';
-import { VISIBLE } from '../ledger/ledger.js';
-import { embeddedClientOptions } from '../sandbox/embedded.js';
-import { EXIT, UsageError, type Io } from './io.js';
 import { openForCommand } from '../ledger/open.js';
-import { startProgress, type Progress } from './progress.js';
+import { embeddedClientOptions } from '../sandbox/embedded.js';
+import { SftpPool } from '../transport/pool.js';
+import { EXIT, UsageError, type Io } from './io.js';
 import { runsUnlessPaused } from './pause.js';
+import { startProgress, type Progress } from './progress.js';
+import { askDaemon, requestDetail, unreadableSecrets, type AskOptions } from './via-daemon.js';
 
-export async function sendNow(config: Config, opts: { partner?: string }, io: Io): Promise<number> {
+export interface SendNowTuning {
+  lockWaitMs?: number;
+  ask?: AskOptions;
+}
+
+export async function sendNow(config: Config, opts: { partner?: string }, io: Io, tuning: SendNowTuning = {}): Promise<number> {
   const known = Object.keys(config.partners);
-  if (opts.partner !== undefined && !known.includes(opts.partner)) throw new UsageError(`unknown partner "${opts.partner}" (configured: ${known.join(', ')})`);
+  if (opts.partner !== undefined && !Object.prototype.hasOwnProperty.call(config.partners, opts.partner)) {
+    throw new UsageError(`unknown partner "${opts.partner}" (configured: ${known.join(', ')})`);
+  }
   const partners = opts.partner ? [opts.partner] : known;
   const { db } = openForCommand(config, { create: true });
   try {
@@ -26,26 +40,21 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
         if (opts.partner !== undefined) ok = false;
         continue;
       }
-      // one bar per partner, gone before its summary line: the two share the terminal
-      const total = stagedCount(db, partner);
-      const progress = startProgress({ total, unit: 'files uploaded', label: partner, stream: io.stderr });
-      let r: BatchCycleResult;
+      const secrets = unreadableSecrets(config, partner);
+      const bar = new Bar(io, partner);
+      let d: DrainResult | { error: string };
       try {
-        r = await runBatchCycleOnce({ db, config, archive, partner, endpoint: embeddedClientOptions(config), logger: progressLogger(progress, total) });
+        d = secrets.length ? await viaDaemon(db, partner, secrets, bar, tuning.ask) : await localDrain(db, config, archive, partner, io, bar, tuning.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
       } finally {
-        progress.stop();
+        bar.stop();
       }
-      if (r.skipped) {
-        io.out(`${partner}: another batch cycle of this partner is running${r.lockedBy ? ` (pid ${r.lockedBy.pid} since ${r.lockedBy.since})` : ''}; nothing done`);
+      if ('error' in d) {
+        io.err(`tlbridge send-now: ${partner}: ${d.error}`);
         ok = false;
         continue;
       }
-      const what = `${partner}: batch ${r.batchId ?? '-'}: ${r.sent} sent, ${r.failed} failed, ${r.conflicts} conflict(s), ${r.held} reversal(s) held, ${r.recovered} recovered`;
-      // HELD messages are reported, not errors (product.md 4)
-      const held = countState(db, partner, 'HELD');
-      const line = held ? `${what}; ${held} HELD message(s) wait for release` : what;
-      io.out(r.error ? `${line}; ${r.error}` : line);
-      if (r.error || r.failed || r.conflicts) ok = false;
+      for (const line of drainLines(d)) io.out(line);
+      if (!d.ok) ok = false;
     }
     return ok ? EXIT.OK : EXIT.FAILED;
   } finally {
@@ -53,24 +62,84 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
   }
 }
 
-/** What a cycle may upload: the partner's STAGED messages (of converted files). */
-function stagedCount(db: Db, partner: string): number {
-  return countState(db, partner, 'STAGED');
+async function localDrain(db: Db, config: Config, archive: Archive, partner: string, io: Io, bar: Bar, lockWaitMs: number): Promise<DrainResult> {
+  const pool = oneShotPool(config, partner, embeddedClientOptions(config));
+  if (!(pool instanceof SftpPool)) {
+    // the endpoint cannot be made (an unreadable key file, ...): the one cycle says so
+    return drainPartner({ db, partner, lockWaitMs, cycle: async () => ({ ...emptyResult(), error: pool.error }) });
+  }
+  try {
+    return await drainPartner({
+      db,
+      partner,
+      lockWaitMs,
+      onStart: (n) => bar.start(n),
+      onWait: (h) => bar.note(() => io.err(`tlbridge send-now: ${partner}: waiting for the batch cycle of pid ${h.pid} (running since ${h.since}) to end`)),
+      cycle: () => runBatchCycle({ db, config, archive, pool, partner, origin: 'cli', logger: bar.logger() }),
+    });
+  } finally {
+    await pool.close();
+  }
 }
 
-function countState(db: Db, partner: string, state: 'STAGED' | 'HELD'): number {
-  return (db.prepare(`SELECT count(*) AS n FROM messages m WHERE m.state = ? AND m.partner = ? AND ${VISIBLE}`).get(state, partner) as { n: number }).n;
+async function viaDaemon(db: Db, partner: string, secrets: string[], bar: Bar, ask: AskOptions = {}): Promise<DrainResult | { error: string }> {
+  // progress: the start set's messages the daemon has sent so far, read from the ledger
+  const start = new BatchQueries(db).claimable(partner, -1).map((m) => m.id);
+  const ids = JSON.stringify(start);
+  bar.start(start.length);
+  const sentOf = db.prepare(`SELECT count(*) FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('SENT', 'ACCEPTED', 'REJECTED')`).pluck();
+  const answer = await askDaemon(db, 'send', partner, secrets, { ...ask, onLook: () => bar.update(sentOf.get(ids) as number) });
+  if (!answer.ok) return { error: answer.error };
+  const d = requestDetail<DrainResult>(answer.request);
+  return 'result' in d ? d.result : d;
 }
 
-/** The cycle's own state-change events, counted: a message SENT is one uploaded; more claimed
- * (STAGED to SENDING) than were staged at the start (the daemon staged a file meanwhile)
- * raises the total. Logs nothing: the summary line says the rest. */
-function progressLogger(progress: Progress, staged: number): CycleLogger {
-  let claimed = 0;
-  const seen = (_msg: string, fields?: object) => {
-    const f = fields as { from?: unknown; to?: unknown } | undefined;
-    if (f?.from === 'STAGED' && f.to === 'SENDING' && ++claimed > staged) progress.setTotal(claimed);
-    else if (f?.to === 'SENT') progress.increment(1);
-  };
-  return { info: seen, warn: seen, error: seen };
+/** One progress bar per partner across its batches, gone before its summary: the two share
+ * the terminal. A line printed meanwhile (waiting for a lock) removes the bar first and draws
+ * a new one after it. */
+class Bar {
+  private p: Progress | null = null;
+  private total = 0;
+  private done = 0;
+  private claimed = 0;
+
+  constructor(
+    private readonly io: Io,
+    private readonly label: string,
+  ) {}
+
+  start(total: number): void {
+    this.total = total;
+    this.p = startProgress({ total, unit: 'files uploaded', label: this.label, stream: this.io.stderr });
+  }
+
+  update(done: number): void {
+    this.done = done;
+    this.p?.update(done);
+  }
+
+  note(print: () => void): void {
+    this.p?.stop();
+    print();
+    this.p = startProgress({ total: this.total, unit: 'files uploaded', label: this.label, stream: this.io.stderr });
+    this.p.update(this.done);
+  }
+
+  stop(): void {
+    this.p?.stop();
+  }
+
+  /** The cycles' own state-change events, counted: a message SENT is one uploaded; more
+   * claimed (STAGED to SENDING) than were uploadable at the start (the daemon staged a file
+   * meanwhile) raises the total. Logs nothing: the summary lines say the rest. */
+  logger(): CycleLogger {
+    const seen = (_msg: string, fields?: object) => {
+      const f = fields as { from?: unknown; to?: unknown } | undefined;
+      if (f?.from === 'STAGED' && f.to === 'SENDING' && ++this.claimed > this.total) {
+        this.total = this.claimed;
+        this.p?.setTotal(this.total);
+      } else if (f?.to === 'SENT') this.update(this.done + 1);
+    };
+    return { info: seen, warn: seen, error: seen };
+  }
 }

@@ -120,7 +120,9 @@ function resolve(file: string, raw: RawConfig): Config {
       try {
         fs.accessSync(sftp[key]!, fs.constants.R_OK);
       } catch {
-        problems.push(`partners.${code}.sftp.${key}: cannot read ${sftp[key]}`);
+        // a relative name may be a credential only the service can read (product.md 6):
+        // send-now and poll-acks then ask the daemon
+        if (path.isAbsolute(v)) problems.push(`partners.${code}.sftp.${key}: cannot read ${sftp[key]}`);
       }
     }
     if (sftp.ackAfterRead.startsWith('move:') && !sftp.ackAfterRead.slice(5).startsWith('/'))

@@ -190,4 +190,22 @@ export const MIGRATIONS: string[] = [
     pid         INTEGER NOT NULL
   );
   `,
+  `
+  -- issue 10 (product.md 4): send-now and poll-acks run by a CLI that cannot read the partner's
+  -- key ask the running daemon, which can, through a row here; the CLI waits for its outcome.
+  CREATE TABLE run_requests (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('send','acks')),
+    partner       TEXT NOT NULL,
+    requested_at  TEXT NOT NULL,
+    requested_by  TEXT NOT NULL,
+    requester_pid INTEGER NOT NULL,
+    started_at    TEXT,
+    handler_pid   INTEGER,
+    finished_at   TEXT,
+    outcome       TEXT,                 -- 'ok' | 'failed' | 'expired' (nobody picked it up)
+    detail        TEXT                  -- JSON: the result the CLI prints, or {"error": ...}
+  );
+  CREATE INDEX run_requests_open ON run_requests(finished_at, id);
+  `,
 ];

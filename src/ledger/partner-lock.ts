@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { nowIso, type Db } from './db.js';
 
 export interface PartnerLockRow {
@@ -55,7 +56,7 @@ function processStartTime(pid: number): string | null {
 }
 
 /** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -121,6 +122,35 @@ export function tryAcquirePartnerLock(db: Db, partner: string): AcquireResult {
     .immediate();
   if (result.acquired) heldHere.add(owner);
   return result;
+}
+
+/** Who holds the partner's lock now; null when nobody does or its holder is gone (stale). */
+export function partnerLockHolder(db: Db, partner: string): PartnerLockRow | null {
+  const row = db.prepare('SELECT partner, owner, pid, acquired_at FROM partner_locks WHERE partner = ?').get(partner) as PartnerLockRow | undefined;
+  return row && staleReason(row) === null ? row : null;
+}
+
+/**
+ * Waits until nobody holds the partner's lock (its row is gone, or stale), looking every
+ * `everyMs`: SQLite tells no other process when a row goes, so this is a bounded poll of one
+ * indexed row, never a spin. Resolves true when free, false after `timeoutMs` or when
+ * `signal` aborts. Free is no promise: another cycle may take the lock first, so the caller
+ * tries to acquire it and waits again when that fails.
+ */
+export async function waitForPartnerLock(db: Db, partner: string, opts: { timeoutMs: number; everyMs?: number; signal?: AbortSignal }): Promise<boolean> {
+  const end = Date.now() + opts.timeoutMs;
+  const every = opts.everyMs ?? 250;
+  for (;;) {
+    if (opts.signal?.aborted) return false;
+    if (!partnerLockHolder(db, partner)) return true;
+    const left = end - Date.now();
+    if (left <= 0) return false;
+    try {
+      await sleep(Math.min(every, left), undefined, opts.signal ? { signal: opts.signal } : {});
+    } catch {
+      return false; // aborted
+    }
+  }
 }
 
 function makeLock(db: Db, partner: string, owner: string, acquiredAt: string, tookOverFrom: PartnerLockRow | null): PartnerLock {
