@@ -148,10 +148,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'send-now',
-    summary: 'run a batch cycle now and wait for it',
+    summary: 'run batch cycles now until what was uploadable is sent, and wait for them',
     details:
-      "Works whether or not the daemon runs: cycles of one partner take turns through the ledger's partner lock. A paused partner is skipped. " +
-      'On a terminal, progress shows on stderr.',
+      'Batches of at most maxBatchMessages, one after another, until what was uploadable when it started is sent; it stops after a cycle with a failure. ' +
+      "Works whether or not the daemon runs: cycles of one partner take turns through the ledger's partner lock, and a cycle the daemon is running is waited for. " +
+      "When this process cannot read the partner's key (the service holds it as a credential), the running daemon runs the cycles on request and the summary is the same. " +
+      'A paused partner is skipped. On a terminal, progress shows on stderr.',
     options: [partnerOption('every partner')],
     example: 'tlbridge send-now --partner ACME-PHARMA',
     exit: '0 all uploadable sent, 1 otherwise or when the partner named with --partner is paused',
@@ -160,7 +162,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'poll-acks',
     summary: 'run an ack poll now',
-    details: 'A paused partner is skipped.',
+    details:
+      "A paused partner is skipped. When this process cannot read the partner's key, the running daemon polls on request. " +
+      'On a fresh install (no ledger yet) it connects to nothing and creates nothing.',
     options: [partnerOption('every partner')],
     example: 'tlbridge poll-acks --partner ACME-PHARMA',
     exit: '0 (also on a fresh install with no ledger), 1 if a poll failed or the partner named with --partner is paused',

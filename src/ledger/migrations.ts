@@ -204,7 +204,7 @@ export const MIGRATIONS: string[] = [
     handler_pid   INTEGER,
     finished_at   TEXT,
     outcome       TEXT,                 -- 'ok' | 'failed' | 'expired' (nobody picked it up)
-    detail        TEXT                  -- JSON: the result the CLI prints, or {"error": ...}
+    detail        TEXT                  -- JSON: {"result": what the CLI prints from} or {"error": why none}
   );
   CREATE INDEX run_requests_open ON run_requests(finished_at, id);
   `,

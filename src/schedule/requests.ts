@@ -30,7 +30,7 @@ export interface RequestWatcherDeps {
   handlers: Record<RequestKind, RequestHandler>;
   /** how often the ledger is looked at; default 1000 ms */
   everyMs?: number;
-  /** an untaken row older than this has nobody waiting any more; default 10 min */
+  /** an untaken row older than this has nobody waiting any more (the CLI gives up after 15 s); default 2 min */
   maxAgeMs?: number;
   /** how long stop() waits for running requests; default 10 s */
   stopWaitMs?: number;
@@ -71,7 +71,7 @@ export function startRequestWatcher(deps: RequestWatcherDeps): RequestWatcher {
   const look = (): void => {
     if (stopping) return;
     try {
-      closeAbandoned(db, { ownHandler: (id) => running.has(id), maxAgeMs: deps.maxAgeMs ?? 10 * 60_000 });
+      closeAbandoned(db, { ownHandler: (id) => running.has(id), maxAgeMs: deps.maxAgeMs ?? 2 * 60_000 });
       for (const r of pendingRequests(db)) {
         if (!startRequest(db, r.id)) continue;
         const key = `${r.kind}:${r.partner}`;
