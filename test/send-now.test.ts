@@ -7,11 +7,13 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { Archive } from '../src/archive/archive.js';
 import { runBatchCycle } from '../src/batch/cycle.js';
 import { drainLines, drainPartner } from '../src/batch/drain.js';
 import type { Io } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
+import { sendNow } from '../src/cli/send-now.js';
 import { loadConfig } from '../src/config/load.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
 import { createRequest } from '../src/ledger/requests.js';
@@ -23,6 +25,14 @@ import { DaemonProcess, E2eEnv, NEVER, PARTNER } from './support/daemon-process.
 import { LedgerFixtures, type StagedFixture } from './support/ledger-fixtures.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
 import { Waiters } from './support/wait.js';
+
+function fakeTerminal(): NodeJS.WriteStream & { text(): string } {
+  const chunks: string[] = [];
+  const s = new PassThrough() as unknown as NodeJS.WriteStream & { text(): string };
+  Object.assign(s, { isTTY: true, columns: 120, rows: 40, text: () => chunks.join('') });
+  s.on('data', (c: Buffer) => void chunks.push(c.toString('utf8')));
+  return s;
+}
 
 /** An Io whose printed lines can be awaited while the command still runs. */
 function watchedIo(): Io & { out_: string[]; err_: string[]; waitErr(re: RegExp, ms?: number): Promise<string> } {
@@ -108,9 +118,12 @@ describe('send-now drains, waits and asks the daemon; poll-acks the same (real s
   it('drains 2.5 batches in one send-now: three cycles, one line each and a total, exit 0', async () => {
     setup({ maxBatchMessages: 4 });
     const ms = fx.stageMany(10);
-    const r = await cli('send-now', '--partner', PARTNER);
+    const tty = fakeTerminal();
+    const r = await runCli(['send-now', '--partner', PARTNER, '--config', env.configPath], { stderr: tty });
     expect(r.code, r.err.join('\n')).to.equal(0);
     expect(states(ms)).to.deep.equal(Array(10).fill('SENT'));
+    // one bar across the three batches, of what was uploadable at the start
+    expect(tty.text()).to.include('0 of 10 files uploaded').and.include('10 of 10 files uploaded').and.not.include('of 4 files');
     expect(ms.every(onServer)).to.equal(true);
     expect(r.out).to.have.length(4);
     expect(r.out.slice(0, 3).map((l) => /: (\d+) sent, 0 failed, 0 conflict\(s\)/.exec(l)?.[1])).to.deep.equal(['4', '4', '2']);
@@ -255,6 +268,37 @@ describe('send-now drains, waits and asks the daemon; poll-acks the same (real s
       expect(ackGone.code).to.equal(1);
       expect(ackGone.err.join('\n')).to.include('no daemon is running');
       expect(db.prepare('SELECT count(*) FROM run_requests').pluck().get()).to.equal(2);
+    } finally {
+      fs.rmSync(creds, { recursive: true, force: true });
+    }
+  });
+
+  it('asking a daemon that does not answer: a bounded wait and a clear message; a daemon killed while it works: the CLI notices', async () => {
+    setup({ timeoutMs: 30_000 });
+    const creds = keyAsCredential();
+    try {
+      // a live pid that is no tlbridge daemon: the row is never taken
+      db.prepare('INSERT INTO daemon_starts (started_at, pid) VALUES (?, ?)').run(new Date().toISOString(), process.pid);
+      const io = watchedIo();
+      const code = await sendNow(loadConfig(env.configPath), { partner: PARTNER }, io, { ask: { pickupMs: 300, everyMs: 50 } });
+      expect(code).to.equal(1);
+      expect(io.err_.join('\n')).to.match(/did not take request \d+ within 0\.3 s/).and.include('privateKeyFile');
+      expect(db.prepare('SELECT outcome FROM run_requests').pluck().all()).to.deep.equal(['expired']);
+
+      const ms = stageForDaemon(2);
+      const daemon = startDaemon({ CREDENTIALS_DIRECTORY: creds });
+      await daemon.ready();
+      sshd.freeze();
+      const io2 = watchedIo();
+      const asking = main(['send-now', '--partner', PARTNER, '--config', env.configPath], io2);
+      await daemon.waitForLog('message claimed for a batch');
+      await daemon.kill9();
+      expect(await asking).to.equal(1);
+      expect(io2.err_.join('\n')).to.include(`the daemon (pid ${daemon.pid}) ended before it finished request`);
+      const last = db.prepare('SELECT outcome, handler_pid FROM run_requests ORDER BY id DESC LIMIT 1').get();
+      expect(last).to.deep.equal({ outcome: 'failed', handler_pid: daemon.pid });
+      sshd.thaw();
+      expect(states(ms)).to.deep.equal(['SENDING', 'SENDING']); // the next start's recovery settles them
     } finally {
       fs.rmSync(creds, { recursive: true, force: true });
     }
