@@ -295,7 +295,9 @@ describe('daemon end-to-end (real process, real sshd)', function () {
     await sshd!.start();
     await waitAllSent(n, 90_000);
     expectAllSentExactlyOnce(n);
-    expect(d.find('backoff cleared'), 'the backoff was cleared after the server came back').to.not.equal(undefined);
+    // the SENT commit comes before the cycle's own bookkeeping line: wait for the line
+    const cleared = await d.waitForLog((l) => l.message.endsWith('backoff cleared'), 30_000);
+    expect(cleared, 'the backoff was cleared after the server came back').to.not.equal(undefined);
     expectCleanStop(await d.terminate(), d);
     const audit = env!.cli(['audit', 'verify']);
     expect(audit.code, audit.stdout + audit.stderr).to.equal(0);
