@@ -11,6 +11,8 @@ import path from 'node:path';
 import { Archive } from '../src/archive/archive.js';
 import { runBatchCycleOnce, type BatchCycleResult } from '../src/batch/cycle.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
+import type Database from 'better-sqlite3';
+import { DaemonProcess, filesUnder, producedFile, readLedger, refs } from './support/daemon-process.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
 import { LedgerFixtures, type StagedFixture } from './support/ledger-fixtures.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
@@ -166,3 +168,107 @@ describe('faults: the partner server refuses or runs full (real sshd)', function
   });
 });
 
+
+describe('faults: the local file system (the daemon as a real process)', function () {
+  this.timeout(180_000);
+  let env: TestEnv;
+  let daemons: DaemonProcess[];
+  const mounts: string[] = [];
+  let seq = 0;
+
+  beforeEach(function () {
+    env = makeEnv({ stableMs: 200 });
+    daemons = [];
+  });
+
+  afterEach(async function () {
+    for (const d of daemons) if (d.running) await d.kill9();
+    for (const m of mounts.splice(0)) umount(m);
+    env.dispose();
+  });
+
+  const start = async (): Promise<DaemonProcess> => {
+    const d = new DaemonProcess(env.configPath);
+    daemons.push(d);
+    await d.ready();
+    return d;
+  };
+  const data = (sub: string): string => path.join(env.config.dataDir, sub);
+  /** written beside, then renamed in, as an ERP export should */
+  const drop = (name: string, content: string, folder = env.inbound): void => {
+    const tmp = path.join(env.dir, `stage-${++seq}`);
+    fs.writeFileSync(tmp, content);
+    fs.renameSync(tmp, path.join(folder, name));
+  };
+  const ledger = <T>(fn: (db: Database.Database) => T): T => readLedger(data('ledger.sqlite'), fn)!;
+  const fileRow = (name: string) =>
+    ledger((db) => db.prepare('SELECT id, state, messages, error_path FROM files WHERE name = ? ORDER BY id DESC').get(name) as { id: number; state: string; messages: number; error_path: string | null } | undefined);
+  const messagesOf = (fileId: number): Record<string, number> =>
+    Object.fromEntries(
+      ledger((db) => db.prepare('SELECT state, count(*) AS n FROM messages WHERE file_id = ? GROUP BY state').all(fileId) as { state: string; n: number }[]).map((r) => [r.state, r.n]),
+    );
+  const converted = (d: DaemonProcess, name: string) => d.waitForLog((l) => l.message === 'file converted' && l.file === name, 60_000);
+
+  it("the data dir's disk runs full while converting: the file is kept whole, the daemon stays up, and it converts once there is space", async function () {
+    const outbox = data('outbox');
+    const why = mountTmpfs(outbox, '2m');
+    if (why) {
+      console.log(`      PENDING: ${why}`);
+      this.skip();
+    }
+    mounts.push(outbox);
+    const d = await start();
+    const big = producedFile(refs('FULL', 1000), 'EXP-FULL'); // ~1000 outbox files: far more than 2 MB of tmpfs pages
+    drop('full.txt', big);
+    const failed = await d.waitForLog((l) => l.level === 'error' && /intake failed/.test(l.message), 60_000);
+    expect(String(failed.error)).to.contain('ENOSPC').and.contain(outbox);
+    expect(d.running).to.equal(true);
+    // never lost: the input is still in work/ (or in error/ with its report), byte for byte
+    const kept = [...filesUnder(data('work')).map((f) => path.join(data('work'), f)), ...filesUnder(data('error')).filter((f) => !f.endsWith('.error.json')).map((f) => path.join(data('error'), f))];
+    expect(kept, 'the input is kept').to.have.length(1);
+    expect(fs.readFileSync(kept[0]!, 'utf8')).to.equal(big);
+    // never half-staged: the file is not CONVERTED, no message of it is STAGED, no outbox file is left over
+    const row = fileRow('full.txt')!;
+    expect(row.state).to.not.equal('CONVERTED');
+    expect(messagesOf(row.id)).to.deep.equal({});
+    expect(filesUnder(outbox), 'the outbox files of the failed conversion are removed').to.deep.equal([]);
+
+    // the daemon goes on: a small file converts (the space of the failed conversion was given back)
+    drop('small.txt', producedFile(refs('SMALL', 2), 'EXP-SMALL'));
+    await converted(d, 'small.txt');
+    expect(messagesOf(fileRow('small.txt')!.id)).to.deep.equal({ STAGED: 2 });
+
+    // space freed; the kept file is converted (from work/ at the next start), whole
+    remountTmpfs(outbox, '16m');
+    expect((await d.terminate())?.code).to.equal(0);
+    const d2 = await start();
+    if (fileRow('full.txt')!.state !== 'CONVERTED') await converted(d2, 'full.txt');
+    expect(messagesOf(fileRow('full.txt')!.id)).to.deep.equal({ STAGED: 1000 });
+    expect(filesUnder(data('work'))).to.deep.equal([]);
+    expect(d2.running).to.equal(true);
+  });
+
+  it('a drop folder deleted and recreated while the daemon runs: logged, the daemon keeps running, a file dropped afterwards is picked up', async function () {
+    const d = await start();
+    drop('before.txt', producedFile(refs('BEFORE', 1), 'EXP-BEFORE'));
+    await converted(d, 'before.txt');
+
+    fs.rmSync(env.inbound, { recursive: true });
+    const gone = await d.waitForLog((l) => /drop folder/.test(l.message) && l.inbound === env.inbound && l.level === 'error');
+    expect(String(gone.error)).to.match(/ENOENT/);
+    expect(d.running).to.equal(true);
+
+    // a rescan that finds the folder still missing leaves no trace to wait for: let a few of
+    // them (rescanSeconds 1) pass, to show the outage is said once, not at every rescan
+    await new Promise((r) => setTimeout(r, 2500));
+    fs.mkdirSync(env.inbound);
+    drop('after.txt', producedFile(refs('AFTER', 3), 'EXP-AFTER'));
+    await d.waitForLog((l) => l.message.startsWith('drop folder readable again') && l.inbound === env.inbound);
+    await converted(d, 'after.txt');
+    expect(messagesOf(fileRow('after.txt')!.id)).to.deep.equal({ STAGED: 3 });
+    expect(d.running).to.equal(true);
+    // said once while it was missing, not at every rescan
+    const from = d.logs.indexOf(gone);
+    expect(d.logs.slice(from).filter((l) => /drop folder/.test(l.message) && l.level === 'error')).to.have.length(1);
+  });
+});
