@@ -15,7 +15,7 @@ import { loadConfig, type Config } from '../src/config/load.js';
 import { translateFile } from '../src/intake/translate.js';
 import { ACK_SCHEMA } from '../src/messages/registry.js';
 import { ensureClientKey } from '../src/sandbox/keys.js';
-import { DEFAULT_LIMITS } from '../src/sandbox/limits.js';
+import { DEFAULT_LIMITS, describeLimits } from '../src/sandbox/limits.js';
 import { rejects } from '../src/sandbox/processor.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox/server.js';
 import { sha256Fingerprint } from '../src/transport/fingerprint.js';
@@ -570,6 +570,7 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
       expect(fp).to.equal(sha256Fingerprint(Buffer.from(fs.readFileSync(path.join(dir, 'hostkey.pub'), 'utf8').split(' ')[1]!, 'base64')));
       expect(out).to.contain('/inbox/MATERIALS_PRODUCED/').and.contain('/outbox/IE_PROCESSING_RESPONSE/');
       expect(out).to.contain('reject rate: 0.25, ack delay: 1 s');
+      expect(out).to.contain(describeLimits(DEFAULT_LIMITS));
       expect(out).to.match(/127\.0\.0\.1:\d+/);
     } finally {
       child.kill('SIGTERM');
@@ -642,10 +643,16 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
     }
   }
 
-  it('fails an OPEN or OPENDIR over the handle limit of a session, and opens again once one is closed', async () => {
+  it('fails an OPEN or OPENDIR over the handle limit of a session, and a session over the limit of a connection', async () => {
     const log = memoryLogger();
-    const sb = await start({ limits: { maxHandlesPerSession: 3 }, logger: log });
-    const { sftp } = await sftpOf(sb);
+    const sb = await start({ limits: { maxHandlesPerSession: 3, maxSessionsPerConnection: 2 }, logger: log });
+    const { conn, sftp } = await sftpOf(sb);
+    // a second SFTP channel on the same connection is fine, a third is refused
+    const channel = () => new Promise<SFTPWrapper>((resolve, reject) => conn.sftp((e, w) => (e ? reject(e) : resolve(w))));
+    await channel();
+    expect(await rejection(channel())).to.be.instanceOf(Error);
+    expect(log.entries.some((x) => x.level === 'warn' && /the session limit/.test(x.message))).to.equal(true);
+
     const opendir = (p: string) => new Promise<Buffer>((resolve, reject) => sftp.opendir(p, (e, h) => (e ? reject(e) : resolve(h))));
     const open = (p: string) => new Promise<Buffer>((resolve, reject) => sftp.open(p, 'w', (e, h) => (e ? reject(e) : resolve(h))));
     const handles = [await opendir('/inbox'), await opendir('/outbox'), await open('/outbox/one.txt')];

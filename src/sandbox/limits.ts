@@ -13,6 +13,8 @@ export interface SandboxLimits {
   maxConnectionsPerAddress: number;
   /** a connection not authenticated within this many seconds is dropped */
   loginTimeoutSeconds: number;
+  /** SSH sessions (channels: one SFTP subsystem each) open at once on one connection */
+  maxSessionsPerConnection: number;
   /** files and folders open at once in one SFTP session */
   maxHandlesPerSession: number;
   /** a write past this offset is refused; a larger file is judged XML_MALFORMED unread */
@@ -25,6 +27,7 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   maxConnections: 64,
   maxConnectionsPerAddress: 16,
   loginTimeoutSeconds: 30,
+  maxSessionsPerConnection: 10,
   maxHandlesPerSession: 64,
   maxUploadBytes: MAX_FILE_BYTES,
   workerThresholdBytes: 1024 * 1024,
@@ -49,7 +52,7 @@ export function resolveLimits(over: Partial<SandboxLimits> = {}): SandboxLimits 
 export function describeLimits(l: SandboxLimits): string {
   return (
     `limits: ${l.maxConnections} connections (${l.maxConnectionsPerAddress} per address), login within ${l.loginTimeoutSeconds} s, ` +
-    `${l.maxHandlesPerSession} open handles per session, uploads up to ${l.maxUploadBytes} bytes (over ${l.workerThresholdBytes} judged in a worker)`
+    `${l.maxSessionsPerConnection} sessions per connection, ${l.maxHandlesPerSession} open handles per session, uploads up to ${l.maxUploadBytes} bytes (over ${l.workerThresholdBytes} judged in a worker)`
   );
 }
 
@@ -72,7 +75,11 @@ export function connectionGate(limits: SandboxLimits, log: Logger, admit: (s: So
   const key = (ip: string | undefined, port: number | undefined) => `${ip ?? '?'}:${port ?? 0}`;
 
   const server = createServer((socket) => {
-    const ip = socket.remoteAddress ?? '?';
+    if (!socket.remoteAddress) {
+      socket.destroy(); // closed before it was accepted
+      return;
+    }
+    const ip = socket.remoteAddress;
     const remote = key(socket.remoteAddress, socket.remotePort);
     const fromHere = perAddress.get(ip) ?? 0;
     if (open.size >= limits.maxConnections || fromHere >= limits.maxConnectionsPerAddress) {

@@ -188,8 +188,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     client.on('ready', () => {
       gate.authenticated(info.ip, info.port);
       log.debug('sandbox: client authenticated', who);
-      client.on('session', (accept) => {
+      let sessions = 0;
+      client.on('session', (accept, reject) => {
+        // handles are counted per session: without this, more channels would mean more handles
+        if (sessions >= limits.maxSessionsPerConnection) {
+          log.warn(`sandbox: session refused: ${limits.maxSessionsPerConnection} already open on this connection (the session limit)`, who);
+          reject();
+          return;
+        }
+        sessions++;
         const session = accept();
+        session.once('close', () => sessions--);
         session.on('sftp', (acceptSftp) => {
           const sftp = acceptSftp();
           serveSftp(sftp, { jail, logger: log, onArrival, maxHandles: limits.maxHandlesPerSession, maxUploadBytes: limits.maxUploadBytes });
