@@ -73,8 +73,7 @@ describe('faults: the partner server refuses or runs full (real sshd)', function
   });
 
   afterEach(async function () {
-    sshd.reconfigure({});
-    if (!sshd.running) await sshd.start();
+    if (sshd) await restartWith({}); // a test that failed half-way may have left a fault in force
     db?.close();
     env?.dispose();
   });

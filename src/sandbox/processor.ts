@@ -288,7 +288,14 @@ export class Processor {
       }
     };
     walk(path.join(this.o.dir, INBOX), `/${INBOX}`);
-    for (const virt of found) this.process(virt, path.join(this.o.dir, ...virt.split('/').filter(Boolean)));
+    for (const virt of found) {
+      try {
+        this.process(virt, path.join(this.o.dir, ...virt.split('/').filter(Boolean)));
+      } catch (e) {
+        // one file that cannot be judged must not stop the start; it is tried again at the next
+        this.o.logger.error('sandbox: judging a file found at start failed', { path: virt, error: (e as Error).message });
+      }
+    }
     return found;
   }
 

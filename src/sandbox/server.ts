@@ -20,7 +20,7 @@ import ssh2 from 'ssh2';
 import type { AuthContext, Connection } from 'ssh2';
 import { nullLogger, type Logger } from '../log.js';
 import type { MessageTypeInfo } from '../messages/registry.js';
-import { examineFile } from './examine.js';
+import { examineFile, type Examination } from './examine.js';
 import { ExaminePool } from './examine-pool.js';
 import { Jail, type Resolved } from './jail.js';
 import { AUTHORIZED_KEYS_FILE, loadOrCreateHostKey, parseAuthorizedKeys, parseOneKey, publicKeyBlob } from './keys.js';
@@ -127,10 +127,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   let inline: Promise<void> = Promise.resolve();
   let large: Promise<void> = Promise.resolve();
   let stopping = false;
-  const conclude = (res: Resolved, exam: Parameters<Processor['conclude']>[1]): void => {
+  // whatever throws in examining or concluding (libxml2 out of memory, a full disk) is logged
+  const conclude = (res: Resolved, examine: () => Examination): void => {
     if (stopping) return;
     try {
-      processor.conclude(res.virt, exam);
+      processor.conclude(res.virt, examine());
     } catch (e) {
       log.error('sandbox: judging an arrived file failed', { path: res.virt, error: (e as Error).message });
     }
@@ -148,9 +149,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         const job = processor.jobFor(res.virt, res.local);
         const exam = await pool.examine(job).catch((e: Error) => {
           log.error('sandbox: the examine worker failed; judging on the main thread instead', { path: res.virt, error: e.message });
-          return examineFile(job);
+          return null;
         });
-        conclude(res, exam);
+        conclude(res, () => exam ?? examineFile(job));
       });
       return;
     }
@@ -158,7 +159,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       () =>
         new Promise<void>((resolve) => {
           setImmediate(() => {
-            if (!stopping) conclude(res, examineFile(processor.jobFor(res.virt, res.local)));
+            conclude(res, () => examineFile(processor.jobFor(res.virt, res.local)));
             resolve();
           });
         }),
