@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { loadConfig, type Config } from '../src/config/load.js';
 import { translateFile } from '../src/intake/translate.js';
 import { ACK_SCHEMA } from '../src/messages/registry.js';
 import { ensureClientKey } from '../src/sandbox/keys.js';
+import { DEFAULT_LIMITS, describeLimits } from '../src/sandbox/limits.js';
 import { rejects } from '../src/sandbox/processor.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox/server.js';
 import { sha256Fingerprint } from '../src/transport/fingerprint.js';
@@ -21,6 +23,7 @@ import { SftpError } from '../src/transport/errors.js';
 import { SftpSession } from '../src/transport/session.js';
 import { loadSchema } from '../src/xml/schema.js';
 import { parseUntrusted } from '../src/xml/untrusted.js';
+import { memoryLogger } from './support/memory-logger.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PRODUCED_DIR = '/inbox/MATERIALS_PRODUCED';
@@ -76,6 +79,8 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
   let fcnSeq = 0;
   const sandboxes: Sandbox[] = [];
   const sessions: SftpSession[] = [];
+  const rawSockets: net.Socket[] = [];
+  const rawClients: ssh2.Client[] = [];
 
   before(async () => {
     config = loadConfig(path.join(ROOT, 'config/tlbridge.yaml'));
@@ -98,6 +103,8 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
   });
 
   afterEach(async () => {
+    for (const c of rawClients.splice(0)) c.end();
+    for (const r of rawSockets.splice(0)) r.destroy();
     await Promise.all(sessions.splice(0).map((s) => s.close()));
     await Promise.all(sandboxes.splice(0).map((s) => s.close()));
   });
@@ -563,10 +570,174 @@ describe('sandbox: the SFTP server playing the manufacturer', function () {
       expect(fp).to.equal(sha256Fingerprint(Buffer.from(fs.readFileSync(path.join(dir, 'hostkey.pub'), 'utf8').split(' ')[1]!, 'base64')));
       expect(out).to.contain('/inbox/MATERIALS_PRODUCED/').and.contain('/outbox/IE_PROCESSING_RESPONSE/');
       expect(out).to.contain('reject rate: 0.25, ack delay: 1 s');
+      expect(out).to.contain(describeLimits(DEFAULT_LIMITS));
       expect(out).to.match(/127\.0\.0\.1:\d+/);
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited).to.equal(0);
+  });
+  // ------------------------------------------------------------------ limits (issue 10, 7)
+
+  /** A bare TCP connection from `localAddress`: `greeted` resolves with the server's first bytes, or null if it closed first. */
+  function rawSocket(sb: Sandbox, localAddress = '127.0.0.1') {
+    const socket = net.connect({ host: '127.0.0.1', port: sb.port, localAddress });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const greeted = new Promise<string | null>((resolve) => {
+      socket.once('data', (d: Buffer) => resolve(d.toString('latin1')));
+      socket.once('close', () => resolve(null));
+    });
+    socket.on('error', () => undefined);
+    rawSockets.push(socket);
+    return { socket, closed, greeted };
+  }
+
+  function sftpOf(sb: Sandbox): Promise<{ conn: ssh2.Client; sftp: SFTPWrapper }> {
+    const conn = new ssh2.Client();
+    rawClients.push(conn);
+    return new Promise((resolve, reject) => {
+      conn.on('error', reject);
+      conn.on('ready', () => conn.sftp((err, sftp) => (err ? reject(err) : resolve({ conn, sftp }))));
+      conn.connect({ host: '127.0.0.1', port: sb.port, username: 'anyone', privateKey: userKey.private, hostVerifier: (k: Buffer) => sha256Fingerprint(k) === sb.hostKeySha256 });
+    });
+  }
+
+  it('refuses connections over the limit in all and per address, before any SSH is spoken', async () => {
+    const log = memoryLogger();
+    const sb = await start({ limits: { maxConnections: 3, maxConnectionsPerAddress: 2 }, logger: log });
+    expect(sb.limits).to.include({ maxConnections: 3, maxConnectionsPerAddress: 2, maxHandlesPerSession: DEFAULT_LIMITS.maxHandlesPerSession });
+    const a1 = rawSocket(sb, '127.0.0.1');
+    const a2 = rawSocket(sb, '127.0.0.1');
+    expect(await a1.greeted).to.match(/^SSH-2\.0-tlbridge-sandbox/);
+    expect(await a2.greeted).to.match(/^SSH-2\.0-/);
+    // a third from the same address: closed without a greeting
+    const a3 = rawSocket(sb, '127.0.0.1');
+    expect(await a3.greeted).to.equal(null);
+    // another address still gets in, up to the limit in all
+    const b1 = rawSocket(sb, '127.0.0.2');
+    expect(await b1.greeted).to.match(/^SSH-2\.0-/);
+    const c1 = rawSocket(sb, '127.0.0.3');
+    expect(await c1.greeted).to.equal(null);
+    const refused = log.entries.filter((e) => e.level === 'warn' && /connection from .* refused/.test(e.message)).map((e) => e.message);
+    expect(refused).to.have.length(2);
+    expect(refused[0]).to.contain('2 from 127.0.0.1');
+    expect(refused[1]).to.contain('3 in all');
+    // the real client over the limit fails with a connection error, and the sandbox stays up
+    expect(await rejection(connect(sb))).to.be.instanceOf(SftpError);
+    a1.socket.destroy();
+    a2.socket.destroy();
+    await Promise.all([a1.closed, a2.closed]);
+    const s = await connectWhenFree(sb);
+    expect((await s.list('/inbox')).length).to.be.greaterThan(0);
+  });
+
+  /** connect() once the sandbox has seen the sockets a test closed go (its close event is its own). */
+  async function connectWhenFree(sb: Sandbox): Promise<SftpSession> {
+    for (let i = 0; ; i++) {
+      try {
+        return await connect(sb);
+      } catch (e) {
+        if (i >= 20) throw e;
+        await sleep(50);
+      }
+    }
+  }
+
+  it('fails an OPEN or OPENDIR over the handle limit of a session, and a session over the limit of a connection', async () => {
+    const log = memoryLogger();
+    const sb = await start({ limits: { maxHandlesPerSession: 3, maxSessionsPerConnection: 2 }, logger: log });
+    const { conn, sftp } = await sftpOf(sb);
+    // a second SFTP channel on the same connection is fine, a third is refused
+    const channel = () => new Promise<SFTPWrapper>((resolve, reject) => conn.sftp((e, w) => (e ? reject(e) : resolve(w))));
+    await channel();
+    expect(await rejection(channel())).to.be.instanceOf(Error);
+    expect(log.entries.some((x) => x.level === 'warn' && /the session limit/.test(x.message))).to.equal(true);
+
+    const opendir = (p: string) => new Promise<Buffer>((resolve, reject) => sftp.opendir(p, (e, h) => (e ? reject(e) : resolve(h))));
+    const open = (p: string) => new Promise<Buffer>((resolve, reject) => sftp.open(p, 'w', (e, h) => (e ? reject(e) : resolve(h))));
+    const handles = [await opendir('/inbox'), await opendir('/outbox'), await open('/outbox/one.txt')];
+    const e = (await rejection(open('/outbox/two.txt'))) as Error & { code?: number };
+    expect(e.code).to.equal(4); // FAILURE
+    expect(e.message).to.contain('too many open handles (limit 3 per session)');
+    expect(fs.existsSync(path.join(sb.dir, 'outbox/two.txt')), 'nothing created by a refused open').to.equal(false);
+    expect(((await rejection(opendir('/inbox'))) as Error).message).to.contain('too many open handles');
+    expect(log.entries.some((x) => x.level === 'warn' && /handle limit/.test(x.message))).to.equal(true);
+    // another session has handles of its own
+    const other = await sftpOf(sb);
+    await new Promise<void>((resolve, reject) => other.sftp.opendir('/inbox', (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => sftp.close(handles[0]!, (err) => (err ? reject(err) : resolve())));
+    await open('/outbox/two.txt');
+    expect(fs.existsSync(path.join(sb.dir, 'outbox/two.txt'))).to.equal(true);
+  });
+
+  it('drops a client that does not authenticate within the login time; a logged-in one stays', async () => {
+    const log = memoryLogger();
+    const sb = await start({ limits: { loginTimeoutSeconds: 0.3 }, logger: log });
+    const s = await connect(sb); // logged in before the slow one arrives
+    const slow = rawSocket(sb);
+    expect(await slow.greeted).to.match(/^SSH-2\.0-/);
+    slow.socket.write('SSH-2.0-slowpoke\r\n'); // speaks, but never gets to authenticate
+    await slow.closed; // by the sandbox: the test never closes it
+    const dropped = log.entries.filter((e) => /dropped: not authenticated within 0\.3 s/.test(e.message));
+    expect(dropped, JSON.stringify(log.entries.map((e) => e.message))).to.have.length(1);
+    expect(dropped[0]!.level).to.equal('warn');
+    // the session that logged in earlier is older than the login time, and still served
+    expect((await s.list('/inbox')).length).to.be.greaterThan(0);
+    const doc = validDoc();
+    expect((await s.upload(Buffer.from(doc.xml), PRODUCED_DIR, `${doc.fcn}.xml`)).outcome).to.equal('uploaded');
+  });
+
+  it('refuses a write past maxUploadBytes, and judges a larger file found in the inbox XML_MALFORMED unread', async () => {
+    const log = memoryLogger();
+    const dir = newDir();
+    const doc = validDoc();
+    const limits = { maxUploadBytes: 4096 };
+    let sb = await start({ dir, limits, logger: log });
+    const s = await connect(sb);
+    const big = Buffer.from(doc.xml.replace('?>', `?><!--${'x'.repeat(8192)}-->`));
+    expect(await rejection(s.upload(big, PRODUCED_DIR, `${doc.fcn}.xml`))).to.be.instanceOf(SftpError);
+    expect(log.entries.some((e) => /past the upload limit of 4096 bytes/.test(e.message))).to.equal(true);
+    expect(fs.existsSync(path.join(dir, 'inbox/MATERIALS_PRODUCED', `${doc.fcn}.xml`))).to.equal(false);
+    await s.close();
+    await sb.close();
+    fs.writeFileSync(path.join(dir, 'inbox/MATERIALS_PRODUCED', `${doc.fcn}.xml`), big); // put there locally
+    sb = await start({ dir, limits, logger: log });
+    const [ack] = acksFor(sb, doc.fcn);
+    expect(ack!.errors.map((e) => e.code)).to.deep.equal(['XML_MALFORMED']);
+    expect(ack!.errors[0]!.message).to.contain(`file of ${big.length} bytes exceeds the limit of 4096 bytes`);
+  });
+
+  it('examines a large upload in the worker: while it is being judged another session lists, uploads and gets its ack', async () => {
+    const gate = new Int32Array(new SharedArrayBuffer(4)); // 0: the worker waits before each job
+    const log = memoryLogger();
+    const sb = await start({ limits: { workerThresholdBytes: 64 * 1024 }, examineGate: gate, logger: log });
+    const a = await connect(sb);
+    const b = await connect(sb);
+    // a valid document made large by a comment, and a large one the XSD refuses
+    const bigDoc = validDoc();
+    const big = Buffer.from(bigDoc.xml.replace('?>', `?><!--${'padding '.repeat(300_000)}-->`));
+    const badDoc = validDoc();
+    const bad = Buffer.from(badDoc.xml.replace(/<LotNumber>[^<]*<\/LotNumber>/, '').replace('?>', `?><!--${'p'.repeat(200_000)}-->`));
+    expect(big.length).to.be.greaterThan(2_000_000);
+    expect((await a.upload(big, PRODUCED_DIR, `${bigDoc.fcn}.xml`)).outcome).to.equal('uploaded');
+    expect((await a.upload(bad, PRODUCED_DIR, `${badDoc.fcn}.xml`)).outcome).to.equal('uploaded');
+
+    // the worker holds the large files; the other session is served meanwhile, acks included
+    const small = validDoc();
+    expect((await b.list(PRODUCED_DIR)).map((e) => e.name).sort()).to.deep.equal([`${badDoc.fcn}.xml`, `${bigDoc.fcn}.xml`].sort());
+    expect((await b.upload(Buffer.from(small.xml), PRODUCED_DIR, `${small.fcn}.xml`)).outcome).to.equal('uploaded');
+    expect((await waitForAcks(sb, small.fcn))[0]!.status).to.equal('SUCCESS');
+    expect(acksFor(sb, bigDoc.fcn), 'the large file is still being judged').to.have.length(0);
+    expect((await a.list(ACK_DIR)).length, 'the uploading session too is served').to.equal(1);
+
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    const [bigAck] = await waitForAcks(sb, bigDoc.fcn);
+    expect(bigAck!.status).to.equal('SUCCESS');
+    const [badAck] = await waitForAcks(sb, badDoc.fcn);
+    expect(badAck!.errors.map((e) => e.code)).to.deep.equal(['XSD_INVALID']);
+    const order = fs.readFileSync(path.join(sb.dir, 'processed.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { fileControlNumber: string }).fileControlNumber);
+    expect(order).to.deep.equal([small.fcn, bigDoc.fcn, badDoc.fcn]);
+    expect(log.entries.filter((e) => e.level === 'error')).to.deep.equal([]);
   });
 });

@@ -4,12 +4,14 @@
 // delay from the first partner's `sandbox:` settings (else 0). The manufacturer's id is the
 // first partner's receiverId, the expected sender the config's sender.id. It prints its host
 // key fingerprint (what a client pins as hostKeySha256) and its folders, logs one line per
-// judged file, and runs until SIGTERM or SIGINT, then exits 0.
+// judged file, and runs until SIGTERM or SIGINT, then exits 0. Its limits (connections, login
+// time, handles, upload size: src/sandbox/limits.ts) are the defaults, printed at start.
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import type { LogFields, Logger, LogLevel } from '../log.js';
 import { AUTHORIZED_KEYS_FILE, parseAuthorizedKeys } from '../sandbox/keys.js';
+import { describeLimits } from '../sandbox/limits.js';
 import { startSandbox } from '../sandbox/server.js';
 import fs from 'node:fs';
 
@@ -87,6 +89,7 @@ export async function sandbox(config: Config, opts: SandboxCliOptions, io: Io): 
     `authorized keys: ${keysFile} (${keyCount} key${keyCount === 1 ? '' : 's'}${keyCount ? '' : ': add an OpenSSH public key line to log in; it is read at every login'})`,
   );
   io.out(`reject rate: ${rejectRate}, ack delay: ${ackDelaySeconds} s`);
+  io.out(describeLimits(sb.limits));
 
   // the handlers go in before the line that invites a signal: a SIGTERM that arrives between
   // the two would otherwise meet the default disposition and kill the process (exit by signal)

@@ -82,6 +82,12 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
     const allocator = new FcnAllocator(ledger, config.sender.controlNumberPrefix);
     const rules = historyRules(ledger, config);
     let pending: NewMessage[] = [];
+    const written: string[] = [];
+    // a conversion that throws (a full disk, the stop) leaves nothing of itself behind: no
+    // message rows, no outbox files taking space; the input stays in work/ for another attempt
+    const undo = (): void => {
+      for (const p of [...ledger.dropMessagesOfFile(fileId), ...written]) fs.rmSync(p, { force: true });
+    };
     const result = await translateFile(c.workPath, {
       signal: deps.signal,
       config,
@@ -93,7 +99,12 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
         const dir = path.join(d.outbox, m.partner);
         fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
         const xmlPath = path.join(dir, `${m.fileControlNumber}.xml`);
-        writeFileDurable(xmlPath, m.xml);
+        written.push(xmlPath);
+        try {
+          writeFileDurable(xmlPath, m.xml);
+        } catch (e) {
+          throw Object.assign(new Error(`cannot write the outbox file ${xmlPath}: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code });
+        }
         pending.push({
           fileId,
           partner: m.partner,
@@ -112,6 +123,9 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
           pending = [];
         }
       },
+    }).catch((e: unknown) => {
+      undo();
+      throw e;
     });
     ledger.insertMessages(pending);
     allocator.release();

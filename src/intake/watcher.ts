@@ -40,6 +40,8 @@ export class DropFolderWatcher {
   private watchers: FSWatcher[] = [];
   private candidates = new Map<string, Candidate>();
   private reported = new Set<string>();
+  /** drop folders that could not be read at the last rescan: said once, and again when back */
+  private unreadable = new Set<string>();
   private timer?: NodeJS.Timeout;
   private rescanTimer?: NodeJS.Timeout;
   private queue: Promise<void> = Promise.resolve();
@@ -122,9 +124,13 @@ export class DropFolderWatcher {
       try {
         names = fs.readdirSync(ib.path);
       } catch (e) {
-        this.opts.logger.error('cannot read drop folder', { inbound: ib.path, error: (e as Error).message });
+        if (!this.unreadable.has(ib.path)) {
+          this.unreadable.add(ib.path);
+          this.opts.logger.error('cannot read drop folder; files are picked up again once it is back (said once)', { inbound: ib.path, error: (e as Error).message });
+        }
         continue;
       }
+      if (this.unreadable.delete(ib.path)) this.opts.logger.info('drop folder readable again; picking up files', { inbound: ib.path });
       for (const n of names) if (!isIgnoredName(n)) this.consider(ib, path.join(ib.path, n));
     }
   }

@@ -32,11 +32,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { MessageTypeInfo } from '../messages/registry.js';
-import { loadSchema, validateDoc } from '../xml/schema.js';
-import { parseUntrusted, type XmlDoc } from '../xml/untrusted.js';
+import { loadSchema } from '../xml/schema.js';
 import { renderAck, type AckError, type AckStatus } from './ack.js';
 import { AckOutbox } from './ack-outbox.js';
-import { envelopeProblems, ERROR_CODES, issueText, MAX_FILE_BYTES, MAX_XSD_ERRORS, readEnvelope, rejects, tooBig, type Envelope } from './rules.js';
+import { examineFile, type Examination, type ExamineJob } from './examine.js';
+import { envelopeProblems, ERROR_CODES, rejects, type Envelope } from './rules.js';
 
 export { ACK_COUNTER_FILE, ACK_FOLDER, PENDING_DIR } from './ack-outbox.js';
 export { ERROR_CODES, MAX_FILE_BYTES, rejects } from './rules.js';
@@ -53,6 +53,8 @@ export interface ProcessorOptions {
   senderId?: string;
   rejectRate: number;
   ackDelaySeconds: number;
+  /** a larger file is judged XML_MALFORMED unread */
+  maxFileBytes: number;
   logger: Logger;
 }
 
@@ -116,50 +118,50 @@ export class Processor {
     this.outbox.close();
   }
 
+  /** What examineFile needs for the file at server path `virt`, local path `local`. */
+  jobFor(virt: string, local: string): ExamineJob {
+    const info = this.typeOf(virt).info;
+    return { local, schema: info?.schema ?? null, commontypes: this.o.namespaces.commontypes, maxBytes: this.o.maxFileBytes };
+  }
+
   /**
    * Judges the file at `local` (server path `virt`, e.g. /inbox/MATERIALS_PRODUCED/C1.xml) and
-   * writes its ack. Synchronous from start to end, so judgements never interleave.
+   * writes its ack, all on this thread.
    */
   process(virt: string, local: string): ProcessedRecord | null {
     if (this.closed) return null;
+    return this.conclude(virt, examineFile(this.jobFor(virt, local)));
+  }
+
+  /**
+   * The stateful half of a judgement, from an examination made here or in the worker:
+   * synchronous from start to end, so conclusions never interleave.
+   */
+  conclude(virt: string, exam: Examination): ProcessedRecord | null {
+    if (this.closed) return null;
+    const { folder, info, name } = this.typeOf(virt);
+    if (exam.kind === 'gone') {
+      this.o.logger.warn('sandbox: an arrived file vanished before it was judged', { path: virt, error: exam.error });
+      return null;
+    }
+    const at: Arrival = { virt, info, folder, name, bytes: exam.bytes, mtimeMs: exam.mtimeMs };
+    if (exam.kind === 'refused') return this.answer(at, exam.errors);
+    return this.judge(at, exam.env, exam.xsd);
+  }
+
+  private typeOf(virt: string): { folder: string | null; info: MessageTypeInfo | null; name: string } {
     const segs = virt.split('/').filter(Boolean); // ['inbox', TYPE, name]
     const folder = segs.length === 3 ? segs[1]! : null;
     const info = folder ? (Object.values(this.o.messageTypes).find((t) => t.code === folder) ?? null) : null;
-    const name = segs[segs.length - 1]!;
-    let data: Buffer;
-    let at: Arrival;
-    try {
-      const st = fs.lstatSync(local);
-      if (!st.isFile()) return null;
-      at = { virt, info, folder, name, bytes: st.size, mtimeMs: st.mtimeMs };
-      if (st.size > MAX_FILE_BYTES) return this.answer(at, [tooBig(st.size)]);
-      data = fs.readFileSync(local);
-    } catch (e) {
-      this.o.logger.warn('sandbox: an arrived file vanished before it was judged', { path: virt, error: (e as Error).message });
-      return null;
-    }
-
-    const parsed = parseUntrusted(data, { maxBytes: MAX_FILE_BYTES, namespaces: { cmn: this.o.namespaces.commontypes } });
-    if (!parsed.doc) {
-      const errors: AckError[] = parsed.issues.map((i) => ({ code: ERROR_CODES.malformed, class: 1, message: issueText(i) }));
-      if (errors.length === 0) errors.push({ code: ERROR_CODES.malformed, class: 1, message: 'not an XML document' });
-      return this.answer(at, errors);
-    }
-    const doc = parsed.doc;
-    try {
-      return this.judge(at, doc);
-    } finally {
-      doc.dispose(); // its WebAssembly memory (up to a few times MAX_FILE_BYTES), now rather than at some GC
-    }
+    return { folder, info, name: segs[segs.length - 1]! };
   }
 
-  /** Steps 2 to 4 of the judgement, for a well-formed document. */
-  private judge(at: Arrival, doc: XmlDoc): ProcessedRecord {
+  /** Steps 2 to 4 of the judgement, for a well-formed document (its XSD issues already found). */
+  private judge(at: Arrival, env: Envelope, xsd: AckError[]): ProcessedRecord {
     const { virt, info, folder, name } = at;
-    const env = readEnvelope(doc);
     const errors: AckError[] = [];
-    const fcn = env?.controlNumber ?? null;
-    const sender = env?.sender ?? '';
+    const fcn = env.controlNumber ?? null;
+    const sender = env.sender ?? '';
     if (fcn) {
       const before = this.seen.get(seenKey(sender, fcn));
       if (before) {
@@ -183,11 +185,7 @@ export class Processor {
           : `files go into /${INBOX}/<MESSAGE_TYPE>/ (known: ${known}); ${virt} is not in one`,
       });
     } else {
-      const issues = validateDoc(loadSchema(info.schema), doc);
-      for (const i of issues.slice(0, MAX_XSD_ERRORS)) errors.push({ code: ERROR_CODES.xsd, class: 1, message: issueText(i) });
-      if (issues.length > MAX_XSD_ERRORS) {
-        errors.push({ code: ERROR_CODES.xsd, class: 1, message: `${issues.length - MAX_XSD_ERRORS} more XSD issues not listed` });
-      }
+      errors.push(...xsd);
     }
     errors.push(...envelopeProblems(env, info, name, this.o));
     if (errors.length === 0 && fcn && rejects(fcn, this.o.rejectRate)) {
@@ -290,7 +288,14 @@ export class Processor {
       }
     };
     walk(path.join(this.o.dir, INBOX), `/${INBOX}`);
-    for (const virt of found) this.process(virt, path.join(this.o.dir, ...virt.split('/').filter(Boolean)));
+    for (const virt of found) {
+      try {
+        this.process(virt, path.join(this.o.dir, ...virt.split('/').filter(Boolean)));
+      } catch (e) {
+        // one file that cannot be judged must not stop the start; it is tried again at the next
+        this.o.logger.error('sandbox: judging a file found at start failed', { path: virt, error: (e as Error).message });
+      }
+    }
     return found;
   }
 

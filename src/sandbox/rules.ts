@@ -73,8 +73,8 @@ export function issueText(i: { line: number | null; message: string }): string {
   return i.line === null ? i.message : `line ${i.line}: ${i.message}`;
 }
 
-export function tooBig(size: number): AckError {
-  return { code: ERROR_CODES.malformed, class: 1, message: `file of ${size} bytes exceeds the limit of ${MAX_FILE_BYTES} bytes` };
+export function tooBig(size: number, limit: number = MAX_FILE_BYTES): AckError {
+  return { code: ERROR_CODES.malformed, class: 1, message: `file of ${size} bytes exceeds the limit of ${limit} bytes` };
 }
 
 /** Deterministic: the same FileControlNumber always gets the same answer; rate 1 rejects all, 0 none. */

@@ -20,9 +20,12 @@ import ssh2 from 'ssh2';
 import type { AuthContext, Connection } from 'ssh2';
 import { nullLogger, type Logger } from '../log.js';
 import type { MessageTypeInfo } from '../messages/registry.js';
+import { examineFile, type Examination } from './examine.js';
+import { ExaminePool } from './examine-pool.js';
 import { Jail, type Resolved } from './jail.js';
 import { AUTHORIZED_KEYS_FILE, loadOrCreateHostKey, parseAuthorizedKeys, parseOneKey, publicKeyBlob } from './keys.js';
 import { Processor, type ProcessedRecord } from './processor.js';
+import { connectionGate, resolveLimits, type SandboxLimits } from './limits.js';
 import { serveSftp } from './sftp-handler.js';
 
 export interface SandboxOptions {
@@ -47,6 +50,10 @@ export interface SandboxOptions {
   authorizedKeys?: string[];
   /** one more accepted key: an OpenSSH public key line, a private key (its public half) or a key blob */
   clientPublicKey?: Buffer;
+  /** what one client may take (limits.ts); each left out is its default, DEFAULT_LIMITS */
+  limits?: Partial<SandboxLimits>;
+  /** tests only: the examine worker waits before each job until examineGate[0] is not 0 */
+  examineGate?: Int32Array;
   logger?: Logger;
 }
 
@@ -60,6 +67,8 @@ export interface Sandbox {
   dir: string;
   /** local folder of the acks: <dir>/outbox/IE_PROCESSING_RESPONSE */
   ackDir: string;
+  /** the limits in force */
+  limits: SandboxLimits;
   /** Stops listening, ends every connection, stops the ack timers (pending acks are kept). */
   close(): Promise<void>;
 }
@@ -76,6 +85,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const ackDelaySeconds = opts.ackDelaySeconds ?? 0;
   if (!(ackDelaySeconds >= 0) || !Number.isFinite(ackDelaySeconds)) throw new Error(`sandbox: ackDelaySeconds ${ackDelaySeconds} must be >= 0`);
   if (!opts.receiverId) throw new Error('sandbox: receiverId is required');
+  const limits = resolveLimits(opts.limits);
   const log = opts.logger ?? nullLogger;
 
   const dir = path.resolve(opts.dir);
@@ -102,27 +112,54 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ...(opts.senderId !== undefined ? { senderId: opts.senderId } : {}),
     rejectRate,
     ackDelaySeconds,
+    maxFileBytes: limits.maxUploadBytes,
     logger: log,
   });
   const jail = new Jail(dir);
   const late = processor.judgeUnjudged();
   if (late.length) log.warn('sandbox: judged files that had arrived before a stop without being judged', { paths: late });
 
-  // Judge arrivals one at a time, after the client had its answer to the rename or close.
-  let queue: Promise<void> = Promise.resolve();
+  // Judge arrivals after the client had its answer to the rename or close: small files one at
+  // a time on this thread, large ones one at a time in the worker, so a large file holds up
+  // neither the sessions nor the small files' acks. The conclusion (seen numbers, the ack) is
+  // always made here, whole, so a FileControlNumber judged first is the one that counts.
+  const pool = new ExaminePool(log, opts.examineGate);
+  let inline: Promise<void> = Promise.resolve();
+  let large: Promise<void> = Promise.resolve();
   let stopping = false;
+  // whatever throws in examining or concluding (libxml2 out of memory, a full disk) is logged
+  const conclude = (res: Resolved, examine: () => Examination): void => {
+    if (stopping) return;
+    try {
+      processor.conclude(res.virt, examine());
+    } catch (e) {
+      log.error('sandbox: judging an arrived file failed', { path: res.virt, error: (e as Error).message });
+    }
+  };
   const onArrival = (res: Resolved): void => {
-    queue = queue.then(
+    let size = 0;
+    try {
+      size = fs.lstatSync(res.local).size;
+    } catch {
+      /* gone: examineFile says so */
+    }
+    if (size > limits.workerThresholdBytes) {
+      large = large.then(async () => {
+        if (stopping) return;
+        const job = processor.jobFor(res.virt, res.local);
+        const exam = await pool.examine(job).catch((e: Error) => {
+          log.error('sandbox: the examine worker failed; judging on the main thread instead', { path: res.virt, error: e.message });
+          return null;
+        });
+        conclude(res, () => exam ?? examineFile(job));
+      });
+      return;
+    }
+    inline = inline.then(
       () =>
         new Promise<void>((resolve) => {
           setImmediate(() => {
-            if (!stopping) {
-              try {
-                processor.process(res.virt, res.local);
-              } catch (e) {
-                log.error('sandbox: judging an arrived file failed', { path: res.virt, error: (e as Error).message });
-              }
-            }
+            conclude(res, () => examineFile(processor.jobFor(res.virt, res.local)));
             resolve();
           });
         }),
@@ -150,27 +187,42 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     client.on('close', () => connections.delete(client));
     client.on('authentication', (ctx: AuthContext) => authenticate(ctx, allowedKeys(), log, who));
     client.on('ready', () => {
+      gate.authenticated(info.ip, info.port);
       log.debug('sandbox: client authenticated', who);
-      client.on('session', (accept) => {
+      let sessions = 0;
+      client.on('session', (accept, reject) => {
+        // handles are counted per session: without this, more channels would mean more handles
+        if (sessions >= limits.maxSessionsPerConnection) {
+          log.warn(`sandbox: session refused: ${limits.maxSessionsPerConnection} already open on this connection (the session limit)`, who);
+          reject();
+          return;
+        }
+        sessions++;
         const session = accept();
+        session.once('close', () => sessions--);
         session.on('sftp', (acceptSftp) => {
           const sftp = acceptSftp();
-          serveSftp(sftp, { jail, logger: log, onArrival });
+          serveSftp(sftp, { jail, logger: log, onArrival, maxHandles: limits.maxHandlesPerSession, maxUploadBytes: limits.maxUploadBytes });
         });
       });
     });
   });
   server.on('error', (e: Error) => log.error('sandbox: server error', { error: e.message }));
+  // the TCP side is ours, so the limits apply before a socket reaches ssh2
+  const gate = connectionGate(limits, log, (socket) => server.injectSocket(socket));
+  const listener = gate.server;
+  listener.on('error', (e: Error) => log.error('sandbox: server error', { error: e.message }));
 
   const bound = await new Promise<number>((resolve, reject) => {
     const onError = (e: Error) => reject(new Error(`sandbox: cannot listen on ${LOOPBACK}:${port}: ${e.message}`));
-    server.once('error', onError);
-    server.listen(port, LOOPBACK, () => {
-      server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
+    listener.once('error', onError);
+    listener.listen(port, LOOPBACK, () => {
+      listener.off('error', onError);
+      resolve((listener.address() as AddressInfo).port);
     });
   }).catch((e: unknown) => {
     processor.close();
+    void pool.close();
     throw e;
   });
   log.info('sandbox listening', { host: LOOPBACK, port: bound, dir, hostKeySha256: hostKey.fingerprint });
@@ -182,10 +234,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     hostPublicKey: hostKey.publicKey,
     dir,
     ackDir: processor.ackDir,
+    limits,
     close() {
       if (closing) return closing;
       closing = (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
         for (const c of connections) {
           try {
             c.end();
@@ -194,13 +247,13 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
           }
         }
         // a client that does not answer the disconnect must not hold the stop up
-        const forced = setTimeout(() => {
-          for (const c of connections) (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
-        }, 1000);
+        const forced = setTimeout(() => gate.destroyAll(), 1000);
         await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 3000).unref())]);
         clearTimeout(forced);
-        await queue; // a judgement already started finishes
+        gate.destroyAll(); // sockets that never logged in have no ssh2 connection to end
+        await Promise.all([inline, large]); // a judgement already started finishes
         stopping = true;
+        await pool.close();
         processor.close();
         log.info('sandbox stopped', { port: bound });
       })();

@@ -15,7 +15,6 @@ import ssh2 from 'ssh2';
 import type { Attributes, FileEntry, SFTPWrapper } from 'ssh2';
 import type { Logger } from '../log.js';
 import { Jail, JailError, VISIBLE_TOP, type Resolved } from './jail.js';
-import { MAX_FILE_BYTES } from './processor.js';
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 
@@ -41,6 +40,10 @@ export interface SessionHooks {
   logger: Logger;
   /** a file arrived at a final name under /inbox */
   onArrival(res: Resolved): void;
+  /** files and folders open at once; an OPEN or OPENDIR past it fails */
+  maxHandles: number;
+  /** a WRITE past this offset fails */
+  maxUploadBytes: number;
 }
 
 /** True for /inbox/.../<name>.xml that is not a dotfile. */
@@ -73,6 +76,13 @@ export function serveSftp(sftp: SFTPWrapper, hooks: SessionHooks): void {
     return h ? [id, h] : null;
   };
   const badHandle = (reqId: number) => sftp.status(reqId, STATUS_CODE.FAILURE, 'invalid handle');
+  // checked before anything is opened, so a refused OPEN leaves no descriptor behind
+  const tooManyHandles = (reqId: number, p: string): boolean => {
+    if (handles.size < hooks.maxHandles) return false;
+    logger.warn(`sandbox sftp: open of ${p} refused: ${hooks.maxHandles} handles already open in this session (the handle limit)`, { path: p });
+    sftp.status(reqId, STATUS_CODE.FAILURE, `too many open handles (limit ${hooks.maxHandles} per session)`);
+    return true;
+  };
 
   sftp.on('REALPATH', (reqId, p) => {
     try {
@@ -130,6 +140,7 @@ export function serveSftp(sftp: SFTPWrapper, hooks: SessionHooks): void {
   });
 
   sftp.on('OPEN', (reqId, p, flags) => {
+    if (tooManyHandles(reqId, p)) return;
     try {
       const wantsWrite = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
       const r = wantsWrite ? jail.writable(p) : jail.readable(p);
@@ -170,8 +181,9 @@ export function serveSftp(sftp: SFTPWrapper, hooks: SessionHooks): void {
     if (!found || found[1].kind !== 'file') return badHandle(reqId);
     const h = found[1];
     if (!h.writable) return sftp.status(reqId, STATUS_CODE.PERMISSION_DENIED, 'handle not open for writing');
-    if (Number(offset) + data.length > MAX_FILE_BYTES) {
-      return sftp.status(reqId, STATUS_CODE.FAILURE, `files over ${MAX_FILE_BYTES} bytes are refused`);
+    if (Number(offset) + data.length > hooks.maxUploadBytes) {
+      logger.warn(`sandbox sftp: write to ${h.res.virt} refused: past the upload limit of ${hooks.maxUploadBytes} bytes`, { path: h.res.virt });
+      return sftp.status(reqId, STATUS_CODE.FAILURE, `files over ${hooks.maxUploadBytes} bytes are refused`);
     }
     try {
       let done = 0;
@@ -183,6 +195,7 @@ export function serveSftp(sftp: SFTPWrapper, hooks: SessionHooks): void {
   });
 
   sftp.on('OPENDIR', (reqId, p) => {
+    if (tooManyHandles(reqId, p)) return;
     try {
       const r = jail.readable(p);
       if (!fs.statSync(r.local).isDirectory()) throw Object.assign(new Error(`${r.virt} is not a directory`), { code: 'ENOTDIR' });

@@ -62,7 +62,8 @@ export async function uploadFile(ops: UploadOps, data: Buffer, target: UploadTar
   if (!written || written.size !== data.length) {
     await ops.remove(tempPath, true).catch(() => undefined);
     throw new SftpError(
-      `${ops.context}: upload ${tempPath}: wrote ${data.length} bytes but the server has ${written ? written.size : 'no file'}`,
+      `${ops.context}: upload ${tempPath}: wrote ${data.length} bytes but the server has ${written ? written.size : 'no file'}` +
+        ' (its disk may be full, or the write was cut short); not renamed to its final name',
     );
   }
   const existing = await ops.stat(finalPath);

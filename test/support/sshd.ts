@@ -42,7 +42,31 @@ export interface TestSshd {
   thaw(): void; // SIGCONT
   dispose(): Promise<void>; // stop + remove the temp folder
   log(): string; // everything sshd logged so far (all starts)
+  /** How the SFTP user is served from the next start() on (a restart lifts or brings a fault). */
+  reconfigure(sftp: SftpRestrictions): void;
   readonly running: boolean;
+}
+
+/**
+ * Faults of the SFTP service, as a `Match User` block forcing `internal-sftp` with options
+ * (libraries.md: the test user is root, so chmod denies nothing).
+ */
+export interface SftpRestrictions {
+  /** `-R`: every request that would change something is refused (permission denied) */
+  readOnly?: boolean;
+  /** `-P`: these requests are refused (names as `sftp-server -Q requests` lists them: write, rename, posix-rename, ...) */
+  forbidden?: string[];
+}
+
+function matchBlock(user: string, r: SftpRestrictions): string[] {
+  const args: string[] = [];
+  if (r.readOnly) args.push('-R');
+  if (r.forbidden?.length) {
+    for (const q of r.forbidden) if (!/^[a-z-]+$/.test(q)) throw new Error(`bad sftp request name ${JSON.stringify(q)}`);
+    args.push('-P', r.forbidden.join(','));
+  }
+  if (args.length === 0) return [];
+  return [`Match User ${user}`, `  ForceCommand internal-sftp ${args.join(' ')}`];
 }
 
 const SSHD = '/usr/sbin/sshd';
@@ -226,12 +250,13 @@ class Instance implements TestSshd {
   readonly dir: string;
   readonly port: number;
   private readonly cfgPath: string;
+  private baseLines: string[] = [];
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private logText = '';
   private disposed = false;
 
-  constructor(dir: string, port: number, dirs: string[]) {
+  constructor(dir: string, port: number, dirs: string[], sftp: SftpRestrictions = {}) {
     this.dir = dir;
     this.port = port;
     this.username = userInfo().username;
@@ -276,7 +301,13 @@ class Instance implements TestSshd {
       `ChrootDirectory ${this.root}`,
       'ForceCommand internal-sftp',
     ];
-    acceptedConfig(this.cfgPath, lines, new Set(['PerSourcePenalties', 'UsePAM', 'KbdInteractiveAuthentication']));
+    this.baseLines = acceptedConfig(this.cfgPath, lines, new Set(['PerSourcePenalties', 'UsePAM', 'KbdInteractiveAuthentication']));
+    this.reconfigure(sftp);
+  }
+
+  reconfigure(sftp: SftpRestrictions): void {
+    // a Match block must come last: every line after it would belong to it
+    acceptedConfig(this.cfgPath, [...this.baseLines, ...matchBlock(this.username, sftp)], new Set());
   }
 
   get running(): boolean {
@@ -388,7 +419,7 @@ class Instance implements TestSshd {
   }
 }
 
-export async function startSshd(opts: { dirs?: string[] } = {}): Promise<TestSshd> {
+export async function startSshd(opts: { dirs?: string[]; sftp?: SftpRestrictions } = {}): Promise<TestSshd> {
   const why = sshdUnavailableReason();
   if (why) throw new Error(`cannot start a test sshd: ${why}`);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation folder, needed by sshd -t too
@@ -396,7 +427,7 @@ export async function startSshd(opts: { dirs?: string[] } = {}): Promise<TestSsh
   chmodSync(dir, 0o700);
   let inst: Instance | undefined;
   try {
-    inst = new Instance(dir, await freePort(), opts.dirs ?? []);
+    inst = new Instance(dir, await freePort(), opts.dirs ?? [], opts.sftp);
     await inst.start();
     return inst;
   } catch (e) {
