@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from '../src/archive/archive.js';
-import { runBatchCycleOnce, type BatchCycleResult } from '../src/batch/cycle.js';
+import { oneShotPool, runBatchCycle, type BatchCycleResult } from '../src/batch/cycle.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
 import type Database from 'better-sqlite3';
 import { BIN, DaemonProcess, filesUnder, producedFile, readLedger, REPO, refs } from './support/daemon-process.js';
@@ -78,7 +78,16 @@ describe('faults: the partner server refuses or runs full (real sshd)', function
     env?.dispose();
   });
 
-  const cycle = (): Promise<BatchCycleResult> => runBatchCycleOnce({ db, config: env.config, archive, partner: P, logger: env.logger });
+  /** one batch cycle as the CLI runs it: its own pool, closed afterwards */
+  const cycle = async (): Promise<BatchCycleResult> => {
+    const pool = oneShotPool(env.config, P);
+    if ('error' in pool) throw new Error(pool.error);
+    try {
+      return await runBatchCycle({ origin: 'cli', db, config: env.config, archive, partner: P, logger: env.logger, pool });
+    } finally {
+      await pool.close();
+    }
+  };
   const serverDir = (): string => path.join(sshd.root, TYPE_DIR);
   const serverNames = (): string[] => fs.readdirSync(serverDir()).sort();
   const finalName = (m: StagedFixture): string => `${m.fcn}.xml`;
@@ -262,9 +271,6 @@ describe('faults: the local file system (the daemon as a real process)', functio
     expect(String(gone.error)).to.match(/ENOENT/);
     expect(d.running).to.equal(true);
 
-    // a rescan that finds the folder still missing leaves no trace to wait for: let a few of
-    // them (rescanSeconds 1) pass, to show the outage is said once, not at every rescan
-    await new Promise((r) => setTimeout(r, 2500));
     fs.mkdirSync(env.inbound);
     drop('after.txt', producedFile(refs('AFTER', 3), 'EXP-AFTER'));
     await d.waitForLog((l) => l.message.startsWith('drop folder readable again') && l.inbound === env.inbound);
