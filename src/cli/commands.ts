@@ -282,9 +282,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'audit report',
-    summary: 'the uploads of a period with their outcome, the operator actions and the chain, as HTML, CSV or JSON',
+    summary: 'the uploads of a period with their outcome, as HTML, CSV or JSON',
     details:
-      'One row per upload (a resent message has a row per upload; totals count messages), in batch order. Dates are inclusive, ' +
+      'With the operator actions of the period and the state of the archive chain. One row per upload (a resent message has a ' +
+      'row per upload; totals count messages), in batch order. Dates are inclusive, ' +
       "in the configuration's timezone (a date or date-time, as for messages --since). HTML (the default) is one self-contained, " +
       'printable page with who generated it, totals, the rows, the operator actions and the chain; above 50,000 rows it holds the ' +
       'totals and points to the CSV. CSV is RFC 4180 with a header row; JSON is one object for tools. On a terminal, progress shows on stderr.',
@@ -305,7 +306,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'audit trace',
-    summary: 'the whole history of a message: source, XML, transitions, uploads, acks, the rules in force',
+    summary: 'the whole history of a message: transitions, uploads, acks',
     details:
       'Every message matching the ID (a message id, a FileControlNumber or a reference document number), with its source file and line, ' +
       'its XML (path, sha256), every state transition with its time and operator, every upload (batch, remote path), every ack ' +
