@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { generateAuditLedger } from '../bench/audit-ledger.js';
 import { HTML_MAX_ROWS, escapeHtml } from '../src/audit/html.js';
 import { CSV_COLUMNS } from '../src/audit/rows.js';
@@ -264,6 +265,18 @@ describe('audit report (real intake, real sshd, real ledger)', function () {
     expect(again.err.join('\n')).to.match(/exists; a report never overwrites a file/);
     expect(fs.readFileSync(out, 'utf8')).to.equal(text);
     expect(fs.readdirSync(tmp).filter((n) => n.endsWith('.part'))).to.deep.equal([]);
+  });
+
+  it('progress on a terminal: a bar on stderr while the rows are written; stdout and the file unchanged', async () => {
+    const chunks: string[] = [];
+    const tty = new PassThrough() as unknown as NodeJS.WriteStream;
+    Object.assign(tty, { isTTY: true, columns: 120, rows: 40 });
+    tty.on('data', (c: Buffer) => void chunks.push(c.toString('utf8')));
+    const out = path.join(tmp, 'progress.csv');
+    const r = await runCli(['audit', 'report', '--format', 'csv', '--out', out, '--config', flow.env.configPath], { stderr: tty });
+    expect(r.code, r.err.join('\n')).to.equal(0);
+    expect(chunks.join('').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')).to.match(/audit report \[.*\] \d+% \d+ of 5 rows/);
+    expect(fs.readFileSync(out, 'utf8')).to.equal(await report('--format', 'csv'));
   });
 
   it('the HTML as a person sees it: headless Chromium renders the page with text on it (not a blank page)', async function () {

@@ -13,22 +13,24 @@ export interface ReportInput {
   meta: ReportMeta;
   totals: Totals;
   rows(): Iterable<ReportRow>;
+  /** the rows as arrays in CSV column order */
+  csvRecords(): Iterable<unknown[]>;
   actions(): Iterable<ActionRow>;
   /** called after each row written (progress) */
   onRow?(): void;
 }
 
 const CSV_OPTIONS: Options = {
-  columns: [...CSV_COLUMNS],
   record_delimiter: 'windows',
   // RFC 4180: a field with a line break is quoted, a bare CR or LF included
   quoted_match: /[\r\n]/,
   cast: { number: (n: number) => String(n) },
 };
 
-export async function writeCsv(w: ReportWriter, input: Pick<ReportInput, 'rows' | 'onRow'>): Promise<void> {
+export async function writeCsv(w: ReportWriter, input: Pick<ReportInput, 'csvRecords' | 'onRow'>): Promise<void> {
   // csv-stringify's stream: records in, text out to the report's writer, each side waiting for the other
-  const csv = stringify({ ...CSV_OPTIONS, header: true });
+  const csv = stringify(CSV_OPTIONS);
+  csv.write([...CSV_COLUMNS]);
   let failed: unknown = null;
   const pump = (async () => {
     for await (const chunk of csv as AsyncIterable<Buffer | string>) await w.write(chunk.toString());
@@ -38,7 +40,7 @@ export async function writeCsv(w: ReportWriter, input: Pick<ReportInput, 'rows' 
     csv.destroy(e as Error);
   });
   try {
-    for (const r of input.rows()) {
+    for (const r of input.csvRecords()) {
       if (!csv.write(r)) await once(csv, 'drain');
       input.onRow?.();
     }

@@ -7,7 +7,6 @@
 // (`+s.entity` keeps the planner off the entity index, which would read nearly every row out of
 // order) gives the rows sorted without a sort.
 import type { Db } from '../ledger/db.js';
-import { VISIBLE } from '../ledger/ledger.js';
 
 export interface ReportFilters {
   /** ISO-8601 UTC bounds on the batch time, both inclusive; null: open */
@@ -87,12 +86,15 @@ const UPLOADS = `
   SELECT s.id AS sid, s.entity_id AS mid, s.at AS claimed_at,
          CAST(substr(s.detail, 7) AS INTEGER) AS bid,
          (SELECT n.to_state FROM transitions n
-           WHERE n.entity = 'message' AND n.entity_id = s.entity_id AND n.id > s.id ORDER BY n.id LIMIT 1) AS next_state,
-         (SELECT n.at FROM transitions n
-           WHERE n.entity = 'message' AND n.entity_id = s.entity_id AND n.id > s.id
-             AND n.from_state = 'STAGED' AND n.to_state = 'SENDING' ORDER BY n.id LIMIT 1) AS next_claim_at
+           WHERE n.entity = 'message' AND n.entity_id = s.entity_id AND n.id > s.id ORDER BY n.id LIMIT 1) AS next_state
   FROM transitions s
   WHERE +s.entity = 'message' AND s.from_state = 'STAGED' AND s.to_state = 'SENDING' AND s.detail LIKE 'batch %'`;
+
+/** When the message was claimed again after upload u. Only asked when u is not its latest claim
+ * (messages.batch_id is the batch of the latest claim), which spares the lookup for nearly every row. */
+const NEXT_CLAIM_AT = `(SELECT n.at FROM transitions n
+   WHERE n.entity = 'message' AND n.entity_id = u.mid AND n.id > u.sid
+     AND n.from_state = 'STAGED' AND n.to_state = 'SENDING' ORDER BY n.id LIMIT 1)`;
 
 /**
  * The deciding ack of an upload: of the valid acks of the message received from its claim to the
@@ -101,9 +103,11 @@ const UPLOADS = `
  */
 const DECIDING_ACK = `(SELECT a.id FROM acks a
    WHERE a.message_id = u.mid AND a.valid = 1 AND a.received_at >= u.claimed_at
-     AND (u.next_claim_at IS NULL OR a.received_at < u.next_claim_at)
+     AND (u.bid = m.batch_id OR a.received_at < ${NEXT_CLAIM_AT})
    ORDER BY a.effect IN ('accepted', 'rejected') DESC, a.file_date DESC, a.file_time DESC, a.id DESC LIMIT 1)`;
 
+// Only messages whose file's conversion committed count (ledger.ts VISIBLE), checked on the
+// joined file row.
 const ROWS = `
   WITH u AS (${UPLOADS})
   SELECT b.id AS batchId, b.started_at AS batchTime, m.message_type AS messageType,
@@ -120,18 +124,35 @@ const ROWS = `
   JOIN batches b ON b.id = u.bid
   JOIN files f ON f.id = m.file_id
   LEFT JOIN acks a ON a.id = ${DECIDING_ACK}
-  WHERE u.next_state = 'SENT' AND ${VISIBLE} `;
+  WHERE u.next_state = 'SENT' AND f.state = 'CONVERTED' `;
 
 /** Every upload row in the period, in batch order, one at a time (bounded memory). */
 export function* iterateRows(db: Db, f: ReportFilters): Generator<ReportRow> {
   const w = where(f);
-  // lots come as the lines' lots (one per line, by line number) and codes as the ack's errors
-  // JSON: both are finished here, cheaper per row than in SQL
   for (const r of db.prepare(`${ROWS} ${w.sql} ORDER BY u.sid`).iterate(w.params) as IterableIterator<ReportRow & { lots: string | null; ackErrorCodes: string | null }>) {
-    r.lots = r.lots === null ? '' : r.lots.includes('\n') ? [...new Set(r.lots.split('\n'))].join(';') : r.lots;
+    r.lots = lotList(r.lots);
     r.ackErrorCodes = errorCodes(r.ackErrorCodes);
     yield r;
   }
+}
+
+const LOTS_AT = CSV_COLUMNS.indexOf('lots');
+const CODES_AT = CSV_COLUMNS.indexOf('ackErrorCodes');
+
+/** The same rows as arrays in CSV column order (the SELECT lists them first): no object per row. */
+export function* iterateCsvRecords(db: Db, f: ReportFilters): Generator<unknown[]> {
+  const w = where(f);
+  for (const r of db.prepare(`${ROWS} ${w.sql} ORDER BY u.sid`).raw(true).iterate(w.params) as IterableIterator<unknown[]>) {
+    r.length = CSV_COLUMNS.length;
+    r[LOTS_AT] = lotList(r[LOTS_AT] as string | null);
+    r[CODES_AT] = errorCodes(r[CODES_AT] as string | null);
+    yield r;
+  }
+}
+
+/** The lines' lots (one per line, by line number, from SQL) as the report shows them: each once, `;` between. */
+function lotList(lines: string | null): string {
+  return lines === null ? '' : lines.includes('\n') ? [...new Set(lines.split('\n'))].join(';') : lines;
 }
 
 /** The codes of an ack's errors JSON ([{code, class, message, path}]), joined with `;`. */
@@ -145,7 +166,7 @@ function errorCodes(json: string | null): string {
 export function countRows(db: Db, f: ReportFilters): number {
   const w = where(f);
   const sql = `WITH u AS (${UPLOADS}) SELECT count(*) FROM u JOIN messages m ON m.id = u.mid JOIN batches b ON b.id = u.bid
-    WHERE u.next_state = 'SENT' AND ${VISIBLE} ${w.sql}`;
+    JOIN files f ON f.id = m.file_id WHERE u.next_state = 'SENT' AND f.state = 'CONVERTED' ${w.sql}`;
   return db.prepare(sql).pluck().get(w.params) as number;
 }
 
@@ -167,8 +188,8 @@ export function computeTotals(db: Db, f: ReportFilters): Totals {
     .prepare(
       `WITH u AS (${UPLOADS}),
        x AS (SELECT m.partner, m.id, m.state, count(*) AS uploads FROM u
-             JOIN messages m ON m.id = u.mid JOIN batches b ON b.id = u.bid
-             WHERE u.next_state = 'SENT' AND ${VISIBLE} ${w.sql} GROUP BY m.id)
+             JOIN messages m ON m.id = u.mid JOIN batches b ON b.id = u.bid JOIN files f ON f.id = m.file_id
+             WHERE u.next_state = 'SENT' AND f.state = 'CONVERTED' ${w.sql} GROUP BY m.id)
        SELECT partner, state, count(*) AS messages, sum(uploads) AS uploads FROM x GROUP BY partner, state ORDER BY partner, state`,
     )
     .all(w.params) as Array<{ partner: string; state: string; messages: number; uploads: number }>;

@@ -8,13 +8,13 @@ import { dataPaths } from '../config/paths.js';
 import { openForCommand } from '../ledger/open.js';
 import { iterateActions } from '../audit/actions.js';
 import { writeCsv, writeJson, type ReportInput } from '../audit/formats.js';
-import { writeHtml } from '../audit/html.js';
+import { HTML_MAX_ROWS, writeHtml } from '../audit/html.js';
 import { reportMeta, type ReportFiltersShown } from '../audit/meta.js';
-import { computeTotals, countRows, iterateRows, type ReportFilters } from '../audit/rows.js';
+import { computeTotals, countRows, iterateCsvRecords, iterateRows, type ReportFilters } from '../audit/rows.js';
 import { openSink, type ReportSink } from '../audit/sink.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { version } from './main.js';
-import { startProgress } from './progress.js';
+import { NO_PROGRESS, startProgress } from './progress.js';
 import { parseTimeBound } from './time-bound.js';
 
 export const REPORT_FORMATS = ['html', 'csv', 'json'] as const;
@@ -60,12 +60,14 @@ export async function auditReport(config: Config, o: ReportOptions, io: Io): Pro
     const meta = reportMeta(db, { archiveRoot: dataPaths(config).archive, filters: shown, version: version(), timezone: config.timezone });
     const needTotals = format !== 'csv';
     const totals = needTotals ? computeTotals(db, filters) : null;
-    const total = totals ? totals.uploads : io.stderr?.isTTY ? countRows(db, filters) : 0;
-    const progress = startProgress({ total, unit: 'rows', label: 'audit report', stream: io.stderr });
+    // the rows written, as the bar counts them (none in an HTML page above its row limit)
+    const rowsOut = totals ? (format === 'html' && totals.uploads > HTML_MAX_ROWS ? 0 : totals.uploads) : io.stderr?.isTTY ? countRows(db, filters) : 0;
+    const progress = rowsOut ? startProgress({ total: rowsOut, unit: 'rows', label: 'audit report', stream: io.stderr }) : NO_PROGRESS;
     const input: ReportInput = {
       meta,
       totals: totals ?? { uploads: 0, messages: 0, byPartner: [], byState: {} },
       rows: () => iterateRows(db, filters),
+      csvRecords: () => iterateCsvRecords(db, filters),
       actions: () => iterateActions(db, filters),
       onRow: () => progress.increment(),
     };
