@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { auditReportSection } from './audit-report.js';
 import { conversionSection } from './convert.js';
 import { formatMachine, machineInfo } from './machine.js';
 import { describeRssMethod, detectRssMethod, type RssMethod } from './measure.js';
@@ -24,7 +25,7 @@ import { uploadSection, uploadSkipped } from './upload.js';
 import { haveXmllint, XMLLINT_INSTALL_HINT } from './xmllint.js';
 
 /** The report's sections, in order. */
-const SECTIONS: Section[] = [conversionSection, uploadSection];
+const SECTIONS: Section[] = [conversionSection, uploadSection, auditReportSection];
 
 const USAGE = 'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload]';
 

@@ -9,7 +9,7 @@ import type { Db } from '../ledger/db.js';
 import { DIR_MODE, fsyncPath, writeFileDurable } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
 
-export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator';
+export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator' | 'config';
 
 export interface ArchiveInput {
   /** base name inside the folder */

@@ -285,6 +285,43 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (c) => (await import('./audit.js')).audit(await c.config(), { sub: 'verify', rest: [] }, c.io),
   },
   {
+    name: 'audit report',
+    summary: 'the uploads of a period with their outcome, as HTML, CSV or JSON',
+    details:
+      'With the operator actions of the period and the state of the archive chain. One row per upload (a resent message has a ' +
+      'row per upload; totals count messages), in batch order. Dates are inclusive, ' +
+      "in the configuration's timezone (a date or date-time, as for messages --since). HTML (the default) is one self-contained, " +
+      'printable page with who generated it, totals, the rows, the operator actions and the chain; above 50,000 rows it holds the ' +
+      'totals and points to the CSV. CSV is RFC 4180 with a header row; JSON is one object for tools. On a terminal, progress shows on stderr.',
+    options: [
+      { flags: '--from <date>', description: 'batches from this date or date-time on (default: the first)' },
+      { flags: '--to <date>', description: 'batches up to this date or date-time (a date: up to its end; default: now)' },
+      { flags: '--partner <code>', description: 'only this partner' },
+      { flags: '--format <format>', description: 'html, csv or json (default: html)' },
+      { flags: '--out <file>', description: 'write it to FILE (must not exist; default: stdout)' },
+    ],
+    example: 'tlbridge audit report --from 2026-01-01 --to 2026-12-31 --format html --out audit-2026.html',
+    exit: '0 written, 1 the output file exists or cannot be written, 2 usage',
+    run: async (c) => {
+      const o = c.opts;
+      const opts = { from: str(o.from), to: str(o.to), partner: str(o.partner), format: str(o.format), out: str(o.out) };
+      return (await import('./audit-report.js')).auditReport(await c.config(), opts, c.io);
+    },
+  },
+  {
+    name: 'audit trace',
+    summary: 'the whole history of a message: transitions, uploads, acks',
+    details:
+      'Every message matching the ID (a message id, a FileControlNumber or a reference document number), with its source file and line, ' +
+      'its XML (path, sha256), every state transition with its time and operator, every upload (batch, remote path), every ack ' +
+      '(archived path, sha256, codes) and the config and schema sha256 in force when it was staged.',
+    args: [{ name: '<ID>', description: 'a message id, FileControlNumber or reference document number' }],
+    options: [{ flags: '--json', description: 'a JSON array (stable fields)' }],
+    example: 'tlbridge audit trace C00000000042',
+    exit: '0 found, 1 nothing matches',
+    run: async (c) => (await import('./audit-trace.js')).auditTrace(await c.config(), { id: c.args[0] as string, json: c.opts.json === true }, c.io),
+  },
+  {
     name: 'backup',
     summary: 'an online copy of the ledger, integrity-checked',
     details:
