@@ -12,6 +12,7 @@ import { Archive } from '../src/archive/archive.js';
 import { recoverStaging, stagingRootFor } from '../src/archive/staging.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
 import { COPY_CHUNK_BYTES } from '../src/util/durable-file.js';
+import { operatorCommand, Refused } from '../src/cli/operator-command.js';
 import { runCli } from './support/cli.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
 import { REPO } from './support/daemon-process.js';
@@ -154,6 +155,27 @@ describe('archive add(): streaming copies, staging, crash recovery (real files, 
       expect(v.code, v.text).to.equal(0);
       expect(filesIn(staging)).to.deep.equal([]);
       expect(filesIn(root).filter((f) => f.includes('operator-6'))).to.have.length(1);
+    });
+
+    it('an operator command (its action archived inside its transaction, the ledger closed right after): nothing left in staging, committed or refused', async () => {
+      open().db.close(); // the ledger exists: operator commands need one
+      const io = { out: () => undefined, err: () => undefined };
+      const ok = operatorCommand(env.config, 'hold', 'crash test', io, (c) => {
+        c.act('msg-1', {}, () => undefined);
+        return 'held';
+      });
+      expect(ok).to.equal(0);
+      const refused = operatorCommand(env.config, 'hold', 'crash test', io, (c) => {
+        c.act('msg-2', {}, () => undefined);
+        throw new Refused('not in a state to hold');
+      });
+      expect(refused).to.equal(1);
+      expect(filesIn(staging), 'markers left in staging').to.deep.equal([]);
+      const { db } = open();
+      expect(manifests(db).map((m) => m.kind)).to.deep.equal(['operator']);
+      expect(filesIn(root).map((f) => path.basename(path.dirname(f)))).to.deep.equal(['operator-1']);
+      const v = await auditVerify();
+      expect(v.code, v.text).to.equal(0);
     });
 
     it('a folder already at the target that no manifest names (an older crash) is replaced, not merged', async () => {

@@ -143,8 +143,10 @@ export class Archive {
   }
 
   /** Markers of folders placed inside transactions that have ended since: the folder stays if
-   * its manifest committed, else it goes. Left to the recovery while a transaction is open. */
-  private settle(): void {
+   * its manifest committed, else it goes. Runs by itself once the caller's code returns, and at
+   * the next add(); a command that closes the ledger right after its transaction calls it
+   * first (otherwise the next recovery does it). Does nothing while a transaction is open. */
+  settle(): void {
     if (!this.unsettled.size || !this.db.open || this.db.inTransaction) return;
     for (const [marker, dir] of this.unsettled) {
       this.unsettled.delete(marker);
