@@ -205,4 +205,25 @@ describe('kill -9 at every archive crash point over intake, batch and ack poll (
     await waitAllAccepted();
     await expectNothingLostOrDoubled(true);
   });
+  it('kill -9 right after log lines of each stage (a file converted, a message sent, an ack applied), then a normal start', async function () {
+    await setup();
+    dropGood();
+    env!.drop('bad.txt', INVALID);
+    // not an archive crash point: wherever the daemon is when the signal lands
+    const moments: { what: string; before?: () => Promise<unknown> | void; line: string }[] = [
+      { what: 'intake', line: 'file converted' },
+      { what: 'batch', line: 'message SENT' },
+      { what: 'ack poll', before: async () => (await waitAllSent(), putAcks()), line: 'message ACCEPTED' },
+    ];
+    for (const m of moments) {
+      const p = start();
+      await m.before?.();
+      await p.waitForLog(m.line, 90_000);
+      await p.kill9();
+      notes.push(`kill -9 after "${m.line}" (${m.what}): ${filesUnder(path.join(env!.dataDir, 'archive-staging')).length} file(s) left in archive-staging/, states ${JSON.stringify(env!.messageStates())}`);
+    }
+    start();
+    await waitAllAccepted();
+    await expectNothingLostOrDoubled(true);
+  });
 });
