@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from './archive/archive.js';
+import { recoverStaging } from './archive/staging.js';
 import type { Config } from './config/load.js';
 import { dataPaths } from './config/paths.js';
 import { processClaimed, sweepOrphanOutbox, type ClaimedFile, type IntakeDeps } from './intake/intake.js';
@@ -46,6 +47,9 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   const db = openLedger(d.ledger);
   const ledger = new Ledger(db);
   const archive = new Archive(d.archive, db);
+  // first of all: a folder a crash left half-archived is finished or removed (archive.ts)
+  const staged = recoverStaging(db, d.archive);
+  if (staged.unplaced.length || staged.removed) logger.warn('archive: removed what interrupted archive writes left (never committed: the work is redone)', { ...staged });
   const stopping = new AbortController();
   let current = config;
   // a getter: intake reads the config in force when each file starts

@@ -3,20 +3,47 @@
 // later change, removal or addition shows. The chain's order and head live in the ledger
 // (table manifests), and each manifest is recorded in the same transaction as the ledger
 // change it documents, so the archive and the ledger can never disagree after a crash.
+//
+// A crash at any instant (kill -9, power loss) never leaves a folder under archive/ outside
+// the chain once the recovery (staging.ts recoverStaging) has run: the daemon runs it at
+// start, every command when it opens the ledger (ledger/open.ts), so before any verify.
+// add() goes (the names are crash points, util/crash-point.ts):
+//   1. the files are copied into <dataDir>/archive-staging/<pid>.<uuid>/, outside archive/,
+//      each fsynced                                                          archive-staged
+//   2. BEGIN IMMEDIATE (a savepoint inside a caller's transaction); the manifest row first,
+//      so from here to the commit this process holds the ledger's write lock and no recovery
+//      elsewhere looks at its folder half-way; then manifest.json into the staging folder
+//   3. a marker <pid>.<uuid>.placed naming the final folder; the folder renamed to
+//      archive/YYYY/MM/DD/<kind>-<id>/, the parents fsynced                  archive-placed
+//   4. the caller's ledger change, then the commit                    archive-before-commit
+//   5. the marker removed (inside a caller's transaction: once that ended) archive-after-commit
+// Recovery, under the write lock: a staging folder with a manifest.json belongs to a
+// transaction that never committed (a committed one has left staging), and one without to a
+// copy that never reached its transaction: both are removed (the latter only once its
+// process is gone). A marker whose folder has its manifest row is removed; one without has
+// its folder under archive/ removed first. Work that never committed is redone by its caller
+// (the input is still in work/, the batch still open, the ack still on the server). A day
+// folder YYYY/MM/DD may stay empty, which no check minds. archive-staging/ must be on the
+// file system of archive/ (a rename); add() checks before it writes anything.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../ledger/db.js';
-import { DIR_MODE, fsyncPath, writeFileDurable } from '../util/durable-file.js';
+import { crashPoint } from '../util/crash-point.js';
+import { copyFdDurable, DIR_MODE, fsyncPath, writeFileDurable } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
+import { newStagingFolder, placeStaged, settlePlaced, stagingRootFor } from './staging.js';
 
 export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator' | 'config';
 
 export interface ArchiveInput {
   /** base name inside the folder */
   name: string;
-  /** the content, or `from`: a local file to copy */
+  /** the content (small buffers), or `from`: a local file to copy, or `fd`: an open descriptor
+   * to copy from position 0 (positional reads; the caller keeps it and closes it). Copies
+   * stream in 1 MiB chunks, hashed in the same pass. */
   data?: Buffer | string;
   from?: string;
+  fd?: number;
 }
 
 export interface ManifestFile {
@@ -34,24 +61,24 @@ export interface Manifest {
   [extra: string]: unknown;
 }
 
-function mkdirs(root: string, rel: string): void {
-  let cur = root;
-  for (const part of rel.split('/')) {
-    cur = path.join(cur, part);
-    if (!fs.existsSync(cur)) {
-      fs.mkdirSync(cur, { mode: DIR_MODE });
-      fs.chmodSync(cur, DIR_MODE);
-      fsyncPath(path.dirname(cur));
-    }
-  }
+export interface ArchiveOptions {
+  /** where folders are built before they join archive/; default <archive/..>/archive-staging */
+  staging?: string;
 }
 
 export class Archive {
+  readonly staging: string;
+  private sameDevice = false;
+  /** markers of folders placed inside a caller's transaction, removed once it has ended */
+  private readonly unsettled = new Map<string, string>();
+
   constructor(
     readonly root: string,
     private readonly db: Db,
+    opts: ArchiveOptions = {},
   ) {
     fs.mkdirSync(root, { recursive: true, mode: DIR_MODE });
+    this.staging = opts.staging ?? stagingRootFor(root);
   }
 
   /** Archives a set of files under archive/YYYY/MM/DD/<kind>-<id>/ and chains its manifest.
@@ -65,32 +92,79 @@ export class Archive {
     inTransaction?: (dir: string) => T,
   ): { dir: string; manifestSha256: string; result: T } {
     if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new Error(`archive id must be a plain name: ${JSON.stringify(id)}`);
-    const now = new Date();
-    const createdAt = now.toISOString();
-    const dir = `${createdAt.slice(0, 4)}/${createdAt.slice(5, 7)}/${createdAt.slice(8, 10)}/${kind}-${id}`;
-    mkdirs(this.root, dir);
-    const abs = path.join(this.root, dir);
-    const listed: ManifestFile[] = [];
-    for (const f of files) {
+    for (const f of files)
       if (f.name.includes('/') || f.name === 'manifest.json' || f.name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(f.name)}`);
-      const data = f.data ?? fs.readFileSync(f.from!);
-      writeFileDurable(path.join(abs, f.name), data, { flag: 'w' });
-      listed.push({ path: f.name, sha256: sha256(data), bytes: Buffer.byteLength(data) });
+    this.settle();
+    const createdAt = new Date().toISOString();
+    const dir = `${createdAt.slice(0, 4)}/${createdAt.slice(5, 7)}/${createdAt.slice(8, 10)}/${kind}-${id}`;
+    const staged = newStagingFolder(this.staging);
+    let marker: string | undefined;
+    let out: { dir: string; manifestSha256: string; result: T };
+    const nested = this.db.inTransaction;
+    try {
+      this.checkSameDevice();
+      const listed = files.map((f) => stageFile(staged, f));
+      crashPoint('archive-staged', kind);
+      out = this.db
+        .transaction(() => {
+          const prev = this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined;
+          const manifest: Manifest = { kind, id, createdAt, previousManifestSha256: prev?.sha256 ?? null, files: listed, ...extra };
+          const text = JSON.stringify(manifest, null, 2) + '\n';
+          const manifestSha256 = sha256(text);
+          this.db
+            .prepare('INSERT INTO manifests (kind, ref, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)')
+            .run(kind, id, `${dir}/manifest.json`, manifestSha256, createdAt);
+          writeFileDurable(path.join(staged, 'manifest.json'), text);
+          fsyncPath(staged);
+          marker = placeStaged(staged, this.root, dir);
+          crashPoint('archive-placed', kind);
+          const result = inTransaction ? inTransaction(dir) : (undefined as T);
+          crashPoint('archive-before-commit', kind);
+          return { dir, manifestSha256, result };
+        })
+        .immediate();
+    } catch (e) {
+      // rolled back: nothing of it may stay, in staging or (placed already) in archive/
+      try {
+        fs.rmSync(staged, { recursive: true, force: true });
+        if (marker) settlePlaced(this.db, this.root, marker, dir);
+      } catch {
+        /* the recovery at the next start removes it */
+      }
+      throw e;
     }
-    const tx = this.db.transaction(() => {
-      const prev = this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined;
-      const manifest: Manifest = { kind, id, createdAt, previousManifestSha256: prev?.sha256 ?? null, files: listed, ...extra };
-      const text = JSON.stringify(manifest, null, 2) + '\n';
-      writeFileDurable(path.join(abs, 'manifest.json'), text, { flag: 'w' });
-      fsyncPath(abs);
-      const manifestSha256 = sha256(text);
-      this.db
-        .prepare('INSERT INTO manifests (kind, ref, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(kind, id, `${dir}/manifest.json`, manifestSha256, createdAt);
-      const result = inTransaction ? inTransaction(dir) : (undefined as T);
-      return { dir, manifestSha256, result };
-    });
-    return tx.immediate();
+    crashPoint('archive-after-commit', kind);
+    if (nested) {
+      // committed only when the caller's transaction is: settled once that has ended
+      this.unsettled.set(marker!, dir);
+      queueMicrotask(() => this.settle());
+    } else fs.rmSync(marker!, { force: true });
+    return out;
+  }
+
+  /** Markers of folders placed inside transactions that have ended since: the folder stays if
+   * its manifest committed, else it goes. Runs by itself once the caller's code returns, and at
+   * the next add(); a command that closes the ledger right after its transaction calls it
+   * first (otherwise the next recovery does it). Does nothing while a transaction is open. */
+  settle(): void {
+    if (!this.unsettled.size || !this.db.open || this.db.inTransaction) return;
+    for (const [marker, dir] of this.unsettled) {
+      this.unsettled.delete(marker);
+      try {
+        settlePlaced(this.db, this.root, marker, dir);
+      } catch {
+        /* left to the recovery at the next start; a committed folder stays either way */
+      }
+    }
+  }
+
+  /** A rename cannot cross file systems: refuse before anything is written, not after. */
+  private checkSameDevice(): void {
+    if (this.sameDevice) return;
+    const a = fs.statSync(this.root).dev;
+    const b = fs.statSync(this.staging).dev;
+    if (a !== b) throw new Error(`${this.staging} and ${this.root} must be on the same file system (archive folders are renamed from one to the other)`);
+    this.sameDevice = true;
   }
 
   /** Recomputes every hash and the chain. Returns one line per difference; [] = intact. */
@@ -140,6 +214,23 @@ export class Archive {
     }
     for (const rel of walk(this.root)) if (!expected.has(rel)) problems.push(`appeared: ${rel} (in no manifest of the chain)`);
     return problems;
+  }
+}
+
+/** Copies one input into the staging folder; its manifest entry. */
+function stageFile(staged: string, f: ArchiveInput): ManifestFile {
+  const dest = path.join(staged, f.name);
+  if (f.data !== undefined) {
+    writeFileDurable(dest, f.data);
+    return { path: f.name, sha256: sha256(f.data), bytes: Buffer.byteLength(f.data) };
+  }
+  if (f.fd !== undefined) return { path: f.name, ...copyFdDurable(f.fd, dest) };
+  if (f.from === undefined) throw new Error(`archive file ${JSON.stringify(f.name)} has no data, from or fd`);
+  const fd = fs.openSync(f.from, 'r');
+  try {
+    return { path: f.name, ...copyFdDurable(fd, dest) };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -57,6 +57,9 @@ export function operatorCommand(config: Config, command: string, reasonOpt: stri
         return EXIT.FAILED;
       }
       throw e;
+    } finally {
+      // committed or rolled back: its archive folders settled while the ledger is still open
+      archive.settle();
     }
     io.out(line);
     return EXIT.OK;
