@@ -2,7 +2,8 @@
 // manifest chain recorded in the ledger; any change, removal or addition is named.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Archive, type Manifest } from '../archive/archive.js';
+import type { Manifest } from '../archive/archive.js';
+import { verifyArchive } from '../archive/verify.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
 import { EXIT, UsageError, type Io } from './io.js';
@@ -25,7 +26,7 @@ function verify(config: Config, io: Io): number {
       io.out(`archive intact: 0 manifests, 0 files (nothing archived yet: ${root})`);
       return EXIT.OK;
     }
-    const problems = new Archive(root, db).verify();
+    const problems = verifyArchive(root, db);
     if (!exists) problems.unshift(`no ledger at ${dataPaths(config).ledger}: the manifest chain is unknown`);
     if (problems.length) {
       for (const p of problems) io.out(p);
