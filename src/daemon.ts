@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from './archive/archive.js';
+import { recordRulesInForce } from './archive/rules-record.js';
 import type { Config } from './config/load.js';
 import { dataPaths } from './config/paths.js';
 import { processClaimed, sweepOrphanOutbox, type ClaimedFile, type IntakeDeps } from './intake/intake.js';
@@ -40,12 +41,18 @@ export interface Daemon {
 
 export type ServiceStarter = (ctx: { config: Config; db: Db; ledger: Ledger; archive: Archive; logger: Logger; metrics?: DaemonMetrics }) => Promise<Service> | Service;
 
-export async function startDaemon(config: Config, logger: Logger, extra: ServiceStarter[] = []): Promise<Daemon> {
+export interface DaemonOptions {
+  /** archive the rules in force (config and XSD hashes, product.md 6) before any work starts */
+  recordRules?: boolean;
+}
+
+export async function startDaemon(config: Config, logger: Logger, extra: ServiceStarter[] = [], opts: DaemonOptions = {}): Promise<Daemon> {
   const d = dataPaths(config);
   for (const dir of [config.dataDir, d.work, d.error, d.outbox, d.archive]) makeDir(dir);
   const db = openLedger(d.ledger);
   const ledger = new Ledger(db);
   const archive = new Archive(d.archive, db);
+  if (opts.recordRules) logger.info('rules in force archived', { config: config.file, archiveDir: recordRulesInForce(archive, config, 'start') });
   const stopping = new AbortController();
   let current = config;
   // a getter: intake reads the config in force when each file starts

@@ -190,4 +190,35 @@ export const MIGRATIONS: string[] = [
     pid         INTEGER NOT NULL
   );
   `,
+  `
+  -- issue 12, retention and audit verify (product.md 9, 10): every prune run (its pruning manifest,
+  -- what it removed, and removed_at once its folders and files are gone from disk: a run committed
+  -- without it is finished at the next start or prune); the manifests a pruning manifest removed
+  -- (their rows stay in manifests, so the chain keeps its order and hashes); every audit verify.
+  CREATE TABLE prune_runs (
+    id           INTEGER PRIMARY KEY,
+    origin       TEXT NOT NULL,         -- 'daemon' | 'cli'
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    outcome      TEXT,                  -- 'ok' | 'failed' | 'suspended'
+    manifest_seq INTEGER REFERENCES manifests(seq),
+    folders      INTEGER NOT NULL DEFAULT 0,
+    messages     INTEGER NOT NULL DEFAULT 0,
+    outbox_files INTEGER NOT NULL DEFAULT 0,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    removed_at   TEXT,
+    error        TEXT
+  );
+  CREATE TABLE pruned_manifests (
+    seq          INTEGER PRIMARY KEY REFERENCES manifests(seq),
+    prune_run_id INTEGER NOT NULL REFERENCES prune_runs(id)
+  );
+  CREATE TABLE verify_runs (
+    id           INTEGER PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT NOT NULL,
+    ok           INTEGER NOT NULL,
+    problems     INTEGER NOT NULL
+  );
+  `,
 ];
