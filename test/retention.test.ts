@@ -82,6 +82,22 @@ describe('retention rule (pure)', () => {
     expect(d.messageIds).to.deep.equal([]);
   });
 
+  it("the newest row of a table stays with its folders (its id must not come back), and with it what names the same messages", () => {
+    const d = decidePrune({
+      cutoff,
+      folders: [folder('intake', old, [1], { kind: 'intake', newestRow: 'files' }), folder('batch', old, [1]), folder('b2', old, [2])],
+      messages: new Map([
+        [1, msg(1, 'ACCEPTED', old, ['intake'])],
+        [2, msg(2, 'ACCEPTED', old)],
+      ]),
+    });
+    expect(d.folders.map((f) => f.dir)).to.deep.equal(['b2']);
+    expect(d.kept.get('intake')).to.match(/newest files row/);
+    expect(d.kept.get('batch')).to.match(/message 1 is also named by intake/);
+    const m = decidePrune({ cutoff, folders: [folder('b', old, [7])], messages: new Map([[7, { ...msg(7, 'CANCELLED', old), newest: true }]]) });
+    expect(m.folders).to.deep.equal([]);
+  });
+
   it('a config manifest goes once the next took over before the cutoff and no kept message is older than that', () => {
     const c = (dir: string, createdAt: string) => ({ dir, createdAt, intact: true });
     const configs = [c('c1', '2019-01-01T00:00:00.000Z'), c('c2', '2019-03-01T00:00:00.000Z'), c('c3', young)];
@@ -103,6 +119,12 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
   const later = (days: number) => new Date(Date.now() + days * DAY);
   const withArchive = (archive: Partial<Config['archive']>): Config => ({ ...env.config, archive: { ...env.config.archive, ...archive } });
 
+  const invalidAck = async () => {
+    const n = Date.now();
+    env.put(`ACK-bad-${n}.xml`, `<not an ack ${n}`);
+    await env.poll();
+  };
+
   /** A: two messages sent in batch 1 and ACCEPTED; B: one message sent in batch 2, no ack
    * (SENT); C: rejected, in error/, not dismissed; D: rejected and dismissed; an unmatched ack. */
   async function flow() {
@@ -120,6 +142,11 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     expect([c.state, dd.state]).to.deep.equal(['FAILED', 'FAILED']);
     const dismissed = await cliOf(env)('dismiss', 'd.txt', '--reason', 'known bad export');
     expect(dismissed.code, dismissed.err.join('\n')).to.equal(0);
+    // the newest rows of files, messages and acks stay (their ids must not come back): E (STAGED)
+    // and an invalid ack come last
+    const e = await intake(env, 'e.txt', goodFile('RE', 1));
+    expect(e.state).to.equal('CONVERTED');
+    await invalidAck();
     expect(messagesOf(env, a.fileId).map((m) => m.state)).to.deep.equal(['ACCEPTED', 'ACCEPTED']);
     expect(messagesOf(env, b.fileId).map((m) => m.state)).to.deep.equal(['SENT']);
     return { a, b, c, d: dd, am, bm: messagesOf(env, b.fileId) };
@@ -142,7 +169,7 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     expect(prune(env.config, { dryRun: true, now: later(3000) }, io)).to.equal(0);
     expect(io.lines[0]).to.match(/^prune \(dry run\): cutoff \S+: would remove 7 folder\(s\), 2 message\(s\), 2 outbox file\(s\), 1 error file\(s\), \d+ bytes$/);
     expect(env.manifests()).to.equal(before);
-    expect(count('SELECT COUNT(*) FROM messages')).to.equal(3);
+    expect(count('SELECT COUNT(*) FROM messages')).to.equal(4);
 
     const r = pruneArchive(env.config, env.db, env.archive, { origin: 'cli', now: later(3000) });
     // intake A, batch 1, the two acks of A, the unmatched ack, intake D (dismissed); the
@@ -156,12 +183,15 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     expect(r.messages).to.equal(2);
     expect(r.outboxFiles).to.equal(2);
     expect(r.bytes).to.be.greaterThan(0);
-    expect(r.kept.map((k) => k.why).join('\n')).to.match(/SENT/).and.match(/still in error\/ and not dismissed/);
+    expect(r.kept.map((k) => k.why).join('\n'))
+      .to.match(/SENT/)
+      .and.match(/still in error\/ and not dismissed/)
+      .and.match(/newest acks row/);
 
     // the ledger rows and outbox files of A went; B's and C's stay
     expect(count('SELECT COUNT(*) FROM messages WHERE file_id = ?', f.a.fileId)).to.equal(0);
     expect(count('SELECT COUNT(*) FROM files WHERE id IN (?, ?)', f.a.fileId, f.d.fileId)).to.equal(0);
-    expect(count('SELECT COUNT(*) FROM acks')).to.equal(0);
+    expect(count('SELECT COUNT(*) FROM acks'), 'only the newest (invalid) ack row stays').to.equal(1);
     expect(count(`SELECT COUNT(*) FROM transitions WHERE entity = 'message' AND entity_id IN (?, ?)`, f.am[0]!.id, f.am[1]!.id)).to.equal(0);
     expect(count('SELECT COUNT(*) FROM batches WHERE archive_dir IS NOT NULL')).to.equal(1);
     expect(count('SELECT COUNT(*) FROM messages WHERE file_id = ?', f.b.fileId)).to.equal(1);
@@ -188,8 +218,10 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     // a second run finds nothing more; B goes once its ack came
     expect(pruneArchive(env.config, env.db, env.archive, { origin: 'cli', now: later(3000) }).folders).to.deep.equal([]);
     await ackAll(env, [f.bm[0]!.fcn]);
+    expect((await sendNow(env)).code).to.equal(0); // E, in a newer batch
+    await invalidAck();
     const r2 = pruneArchive(env.config, env.db, env.archive, { origin: 'cli', now: later(3000) });
-    expect(r2.messages).to.equal(1);
+    expect(r2.messages, JSON.stringify(r2.kept)).to.equal(1);
     expect(verifyArchive(d.archive, env.db)).to.deep.equal([]);
   });
 
@@ -202,7 +234,7 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     const keep = pruneArchive(withArchive({ retentionDays: 0 }), env.db, env.archive, { origin: 'daemon', now: later(9000) });
     expect(keep.suspended).to.match(/retentionDays is 0/);
     expect(env.manifests()).to.equal(before);
-    expect(count('SELECT COUNT(*) FROM messages')).to.equal(3);
+    expect(count('SELECT COUNT(*) FROM messages')).to.equal(4);
     expect(count(`SELECT COUNT(*) FROM prune_runs WHERE outcome = 'suspended'`)).to.equal(2);
 
     fs.appendFileSync(env.configPath, 'archive: { legalHold: true }\n');

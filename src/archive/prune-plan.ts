@@ -131,6 +131,16 @@ function messageFacts(db: Db, ids: number[]): Map<number, MessageFacts & { xmlPa
 /** What a prune at `cutoff` removes and what it keeps (and why). Reads the ledger as it is now;
  * disk reads of manifests go through `cache`. */
 export function planPrune(root: string, db: Db, cutoff: string, cache: ManifestCache): PrunePlan {
+  const newest = (table: string) => (db.prepare(`SELECT MAX(id) FROM ${table}`).pluck().get() as number | null) ?? null;
+  const newestFile = newest('files');
+  const newestBatch = newest('batches');
+  const newestAck = newest('acks');
+  const newestOf = (kind: string, m: Manifest | undefined, row: ManifestRow, dir: string): string | null => {
+    if (kind === 'intake' && m && Number(m.fileId) === newestFile) return 'files';
+    if (kind === 'batch' && Number(row.ref) === newestBatch) return 'batches';
+    if (kind === 'acks' && newestAck !== null && db.prepare('SELECT 1 FROM acks WHERE id = ? AND archive_dir = ?').get(newestAck, dir)) return 'acks';
+    return null;
+  };
   const rows = db
     .prepare(`SELECT seq, kind, ref, path, sha256, created_at FROM manifests WHERE seq NOT IN (SELECT seq FROM pruned_manifests) AND kind <> 'prune' ORDER BY seq`)
     .all() as ManifestRow[];
@@ -157,9 +167,12 @@ export function planPrune(root: string, db: Db, cutoff: string, cache: ManifestC
       intact: got !== null,
       messageIds: got ? namedMessages(db, row.kind, got.m, dir) : [],
       errorFile: err ? { inErrorDir: err.inErrorDir, dismissed: err.dismissed } : null,
+      newestRow: newestOf(row.kind, got?.m, row, dir),
     });
   }
   const facts = messageFacts(db, [...new Set(folders.flatMap((f) => f.messageIds))]);
+  const newestMessage = facts.get(newest('messages') ?? -1);
+  if (newestMessage) newestMessage.newest = true;
   const decision = decidePrune({ cutoff, folders, messages: facts });
   const goneIds = new Set(decision.messageIds);
   const oldestKept = db

@@ -20,7 +20,14 @@ export interface FolderFacts {
   messageIds: number[];
   /** an intake's rejected file: whether it still sits in error/ and whether it was dismissed */
   errorFile?: { inErrorDir: boolean; dismissed: boolean } | null;
+  /** it names the newest row of a ledger table (see NEWEST_ROW) */
+  newestRow?: string | null;
 }
+
+/** SQLite hands the highest id of a table out again once that row is deleted, and a reused id
+ * would be a new message that an old dismissal or operator manifest names: so the newest row of
+ * files, messages, batches and acks stays, with its folders, until a newer one exists. */
+export const NEWEST_ROW = (table: string): string => `it holds the newest ${table} row (its id must never be handed out again); a later prune takes it`;
 
 export interface MessageFacts {
   id: number;
@@ -28,6 +35,8 @@ export interface MessageFacts {
   updatedAt: string;
   /** folders the ledger knows to name it, of any age (its intake, its acks, operator actions) */
   folders: string[];
+  /** the newest row of messages (see NEWEST_ROW) */
+  newest?: boolean;
 }
 
 export interface PruneDecision {
@@ -55,6 +64,7 @@ export function decidePrune(input: { cutoff: string; folders: FolderFacts[]; mes
     if (!(f.createdAt < cutoff)) kept.set(f.dir, 'younger than the cutoff');
     else if (!f.intact) kept.set(f.dir, 'its manifest is missing or changed (audit verify names it)');
     else if (f.errorFile?.inErrorDir && !f.errorFile.dismissed) kept.set(f.dir, 'its file is still in error/ and not dismissed');
+    else if (f.newestRow) kept.set(f.dir, NEWEST_ROW(f.newestRow));
     else ok.add(f.dir);
   }
   const messageBlock = (id: number): string | null => {
@@ -62,6 +72,7 @@ export function decidePrune(input: { cutoff: string; folders: FolderFacts[]; mes
     if (!m) return null;
     if (!FINAL_STATES.has(m.state)) return `message ${id} is ${m.state}`;
     if (!(m.updatedAt < cutoff)) return `message ${id} changed after the cutoff`;
+    if (m.newest) return `message ${id}: ${NEWEST_ROW('messages')}`;
     for (const d of namers.get(id) ?? []) if (!ok.has(d)) return `message ${id} is also named by ${d}, which stays`;
     return null;
   };
