@@ -111,15 +111,6 @@ describe('the rules in force in the chain (product.md 6)', function () {
   this.timeout(60000);
   let env: TestEnv;
   let svc: RunningService | undefined;
-  beforeEach(() => {
-    env = makeEnv();
-  });
-  afterEach(async () => {
-    await svc?.daemon.stop();
-    await svc?.sandbox?.close();
-    svc = undefined;
-    env.dispose();
-  });
 
   type ConfigManifest = {
     kind: string;
@@ -134,6 +125,17 @@ describe('the rules in force in the chain (product.md 6)', function () {
     );
 
   it('archives a config manifest (config and every XSD with sha256, and copies) at start and at each accepted reload; audit verify stays clean', async () => {
+    env = makeEnv();
+    try {
+      await startAndReload();
+    } finally {
+      await svc?.daemon.stop();
+      await svc?.sandbox?.close();
+      env.dispose();
+    }
+  });
+
+  async function startAndReload(): Promise<void> {
     svc = await startService(env.config, env.logger);
     let ms = configManifests();
     expect(ms).to.have.length(1);
@@ -159,5 +161,5 @@ describe('the rules in force in the chain (product.md 6)', function () {
     expect(await reloadService(svc, env.logger)).to.equal(false);
     expect(configManifests()).to.have.length(2);
     expect(verifyArchive(dataPaths(env.config).archive, svc.daemon.db)).to.deep.equal([]);
-  });
+  }
 });

@@ -9,6 +9,9 @@ import { decideConfigPrune, decidePrune, type FolderFacts, type MessageFacts } f
 import { finishPendingRemovals, pruneArchive } from '../src/archive/prune.js';
 import { verifyArchive } from '../src/archive/verify.js';
 import { prune } from '../src/cli/prune.js';
+import { recordRulesInForce } from '../src/archive/rules-record.js';
+import { RETENTION_KEY, startRetention } from '../src/schedule/retention-job.js';
+import { memoryLogger } from './support/memory-logger.js';
 import type { Config } from '../src/config/load.js';
 import { dataPaths } from '../src/config/paths.js';
 import { PARTNER, renderAck, type AckEnv } from './support/acks.js';
@@ -223,6 +226,35 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     const r2 = pruneArchive(env.config, env.db, env.archive, { origin: 'cli', now: later(3000) });
     expect(r2.messages, JSON.stringify(r2.kept)).to.equal(1);
     expect(verifyArchive(d.archive, env.db)).to.deep.equal([]);
+  });
+
+  it('the daemon job: key retention on the shared runner at archive.pruneAt, rescheduled by a reload, suspended under legal hold', async () => {
+    await flow();
+    const logger = memoryLogger();
+    const job = startRetention({ db: env.db, archive: env.archive, config: env.config, logger });
+    try {
+      expect(job.runner.keys).to.deep.equal([RETENTION_KEY]);
+      expect(job.runner.cronOf(RETENTION_KEY)).to.equal('30 3 * * *');
+      const r = await job.runNow();
+      expect(r.error).to.equal(undefined);
+      expect(r.report!.folders, 'nothing is old enough today').to.deep.equal([]);
+      expect(env.db.prepare('SELECT origin, outcome FROM prune_runs ORDER BY id DESC LIMIT 1').get()).to.deep.equal({ origin: 'daemon', outcome: 'ok' });
+      job.reload(withArchive({ pruneAt: '15 4 * * *', legalHold: true }));
+      expect(job.runner.cronOf(RETENTION_KEY)).to.equal('15 4 * * *');
+      expect((await job.runNow()).report!.suspended).to.match(/legalHold/);
+      expect(logger.entries.some((e) => e.message === 'retention suspended: archive.legalHold is true: pruning is suspended, nothing is removed')).to.equal(true);
+    } finally {
+      await job.stop();
+    }
+  });
+
+  it('an old config manifest goes once a later one took over and no kept message was staged under it; the latest stays', async () => {
+    const first = recordRulesInForce(env.archive, env.config, 'start');
+    const second = recordRulesInForce(env.archive, env.config, 'reload');
+    const r = pruneArchive(env.config, env.db, env.archive, { origin: 'cli', now: later(3000) });
+    expect(r.folders).to.deep.equal([{ path: first, kind: 'config' }]);
+    expect(fs.existsSync(path.join(dataPaths(env.config).archive, second, 'manifest.json'))).to.equal(true);
+    expect(verifyArchive(dataPaths(env.config).archive, env.db)).to.deep.equal([]);
   });
 
   it('legalHold and retentionDays 0 prune nothing, and say so', async () => {

@@ -142,8 +142,11 @@ export function planPrune(root: string, db: Db, cutoff: string, cache: ManifestC
     return null;
   };
   const rows = db
-    .prepare(`SELECT seq, kind, ref, path, sha256, created_at FROM manifests WHERE seq NOT IN (SELECT seq FROM pruned_manifests) AND kind <> 'prune' ORDER BY seq`)
-    .all() as ManifestRow[];
+    .prepare(
+      `SELECT seq, kind, ref, path, sha256, created_at FROM manifests
+        WHERE (created_at < ? OR kind = 'config') AND kind <> 'prune' AND seq NOT IN (SELECT seq FROM pruned_manifests) ORDER BY seq`,
+    )
+    .all(cutoff) as ManifestRow[];
   const folders: FolderFacts[] = [];
   const errorFiles = new Map<string, string>();
   const bySeq = new Map<string, ManifestRow>();

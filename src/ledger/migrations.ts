@@ -213,6 +213,11 @@ export const MIGRATIONS: string[] = [
     seq          INTEGER PRIMARY KEY REFERENCES manifests(seq),
     prune_run_id INTEGER NOT NULL REFERENCES prune_runs(id)
   );
+  -- what retention looks up per folder: an intake's messages, an ack folder's rows, a batch's messages
+  CREATE INDEX messages_file ON messages(file_id);
+  CREATE INDEX messages_batch ON messages(batch_id);
+  CREATE INDEX acks_archive_dir ON acks(archive_dir);
+  CREATE INDEX manifests_created ON manifests(created_at);
   CREATE TABLE verify_runs (
     id           INTEGER PRIMARY KEY,
     started_at   TEXT NOT NULL,
