@@ -52,7 +52,6 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   const db = openLedger(d.ledger);
   const ledger = new Ledger(db);
   const archive = new Archive(d.archive, db);
-  if (opts.recordRules) logger.info('rules in force archived', { config: config.file, archiveDir: recordRulesInForce(archive, config, 'start') });
   const stopping = new AbortController();
   let current = config;
   // a getter: intake reads the config in force when each file starts
@@ -79,6 +78,8 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   const used = highestUsedSequence(d, config.sender.controlNumberPrefix, lastArchiveDay(db));
   const raised = raiseSequence(db, used);
   if (raised) logger.warn('FileControlNumber sequence raised past the highest number in the outbox and archive (a restored ledger?)', raised);
+  // after the floor (which reads the archive from the ledger's last manifest on), before any work
+  if (opts.recordRules) logger.info('rules in force archived', { config: config.file, archiveDir: recordRulesInForce(archive, config, 'start') });
 
   // Crash recovery first: what a kill -9 left behind is finished before new work starts.
   const orphans = sweepOrphanOutbox(config, ledger);

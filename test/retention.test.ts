@@ -12,6 +12,7 @@ import { prune } from '../src/cli/prune.js';
 import { recordRulesInForce } from '../src/archive/rules-record.js';
 import { RETENTION_KEY, startRetention } from '../src/schedule/retention-job.js';
 import { memoryLogger } from './support/memory-logger.js';
+import { lastPruneRun } from '../src/ledger/prune-runs.js';
 import type { Config } from '../src/config/load.js';
 import { dataPaths } from '../src/config/paths.js';
 import { PARTNER, renderAck, type AckEnv } from './support/acks.js';
@@ -238,7 +239,7 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
       const r = await job.runNow();
       expect(r.error).to.equal(undefined);
       expect(r.report!.folders, 'nothing is old enough today').to.deep.equal([]);
-      expect(env.db.prepare('SELECT origin, outcome FROM prune_runs ORDER BY id DESC LIMIT 1').get()).to.deep.equal({ origin: 'daemon', outcome: 'ok' });
+      expect(lastPruneRun(env.db)).to.include({ origin: 'daemon', outcome: 'ok', folders: 0 });
       job.reload(withArchive({ pruneAt: '15 4 * * *', legalHold: true }));
       expect(job.runner.cronOf(RETENTION_KEY)).to.equal('15 4 * * *');
       expect((await job.runNow()).report!.suspended).to.match(/legalHold/);
