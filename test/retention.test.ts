@@ -288,7 +288,19 @@ describe('retention against a real flow (real sshd, real ledger and archive)', f
     fs.cpSync(saved, path.join(d.archive, intakeA), { recursive: true });
     env.db.prepare('UPDATE prune_runs SET removed_at = NULL').run();
     expect(verifyArchive(d.archive, env.db)).to.deep.equal([]);
-    expect(finishPendingRemovals(env.config, env.db)).to.equal(1);
+    // under legal hold nothing is deleted, not even this
+    pruneArchive(withArchive({ legalHold: true }), env.db, env.archive, { origin: 'cli', now: later(3000) });
+    expect(fs.existsSync(path.join(d.archive, intakeA))).to.equal(true);
+    // a pruning manifest changed meanwhile deletes nothing and says so
+    const pm = path.join(d.archive, r.manifest!);
+    const text = fs.readFileSync(pm, 'utf8');
+    fs.writeFileSync(pm, text.replace('"kind": "prune"', '"kind": "prune" '));
+    const refused = finishPendingRemovals(env.config, env.db);
+    expect(refused.finished).to.equal(0);
+    expect(refused.failed[0]).to.match(/differs from the chain's record; nothing removed/);
+    expect(fs.existsSync(path.join(d.archive, intakeA))).to.equal(true);
+    fs.writeFileSync(pm, text);
+    expect(finishPendingRemovals(env.config, env.db)).to.deep.equal({ finished: 1, failed: [] });
     expect(fs.existsSync(path.join(d.archive, intakeA))).to.equal(false);
     expect(verifyArchive(d.archive, env.db)).to.deep.equal([]);
 

@@ -54,9 +54,11 @@ const json = (v: unknown[]): string => JSON.stringify(v);
 export function pruneArchive(config: Config, db: Db, archive: Archive, opts: PruneOptions): PruneReport {
   const now = opts.now ?? new Date();
   const dryRun = opts.dryRun ?? false;
-  const finished = dryRun ? 0 : finishPendingRemovals(config, db);
-  const base: PruneReport = { suspended: null, dryRun, cutoff: null, folders: [], messages: 0, outboxFiles: 0, errorFiles: 0, bytes: 0, manifest: null, kept: [], finished };
   const { retentionDays, legalHold } = config.archive;
+  // under legal hold nothing is deleted, not even what a committed run left (verify accepts it)
+  const pending = dryRun || legalHold ? { finished: 0, failed: [] } : finishPendingRemovals(config, db);
+  if (pending.failed.length) throw new Error(pending.failed.join('; '));
+  const base: PruneReport = { suspended: null, dryRun, cutoff: null, folders: [], messages: 0, outboxFiles: 0, errorFiles: 0, bytes: 0, manifest: null, kept: [], finished: pending.finished };
   const suspended = legalHold
     ? 'archive.legalHold is true: pruning is suspended, nothing is removed'
     : retentionDays === 0
@@ -72,8 +74,9 @@ export function pruneArchive(config: Config, db: Db, archive: Archive, opts: Pru
   if (dryRun) return { ...report(base, first, config), cutoff };
 
   const runId = Number(db.prepare('INSERT INTO prune_runs (origin, started_at) VALUES (?, ?)').run(opts.origin, now.toISOString()).lastInsertRowid);
+  let done: { plan: PrunePlan; manifest: string | null };
   try {
-    const done = db
+    done = db
       .transaction(() => {
         // again inside the write lock: a message that changed since the first look is seen
         const plan = planPrune(archive.root, db, cutoff, cache);
@@ -88,12 +91,13 @@ export function pruneArchive(config: Config, db: Db, archive: Archive, opts: Pru
         return { plan, manifest: `${dir}/manifest.json` };
       })
       .immediate();
-    if (done.manifest) removeFromDisk(config, db, runId, done.manifest);
-    return { ...report(base, done.plan, config), cutoff, manifest: done.manifest };
   } catch (e) {
     db.prepare(`UPDATE prune_runs SET finished_at = ?, outcome = 'failed', error = ? WHERE id = ?`).run(nowIso(), e instanceof Error ? e.message : String(e), runId);
     throw e;
   }
+  // committed: from here on a failure leaves the run to be finished at the next start or prune
+  if (done.manifest) removeFromDisk(config, db, runId, done.manifest);
+  return { ...report(base, done.plan, config), cutoff, manifest: done.manifest };
 }
 
 function recordSuspended(db: Db, origin: string, now: Date, why: string): void {
@@ -174,13 +178,21 @@ function deleteRows(db: Db, runId: number, plan: PrunePlan, _dir: string): void 
   for (const e of plan.entries) mark.run(e.seq, runId);
 }
 
-/** Finishes the disk side of committed runs that a crash interrupted. Returns how many. */
-export function finishPendingRemovals(config: Config, db: Db): number {
+/** Finishes the disk side of committed runs that a crash interrupted: how many were finished,
+ * and why the others could not be (they stay pending). */
+export function finishPendingRemovals(config: Config, db: Db): { finished: number; failed: string[] } {
   const pending = db
     .prepare(`SELECT r.id, mf.path FROM prune_runs r JOIN manifests mf ON mf.seq = r.manifest_seq WHERE r.removed_at IS NULL AND r.outcome = 'ok' ORDER BY r.id`)
     .all() as { id: number; path: string }[];
-  for (const p of pending) removeFromDisk(config, db, p.id, p.path);
-  return pending.length;
+  const failed: string[] = [];
+  for (const p of pending) {
+    try {
+      removeFromDisk(config, db, p.id, p.path);
+    } catch (e) {
+      failed.push(e instanceof Error ? e.message : String(e));
+    }
+  }
+  return { finished: pending.length - failed.length, failed };
 }
 
 /** Deletes what the (committed) pruning manifest names, then marks the run removed. The manifest

@@ -26,8 +26,11 @@ export interface RetentionService {
 export function startRetention(deps: { db: Db; archive: Archive; config: Config; logger: Logger }): RetentionService {
   let config = deps.config;
   const log = deps.logger;
-  const finished = finishPendingRemovals(config, deps.db);
-  if (finished) log.warn('retention: finished removing the folders of prune runs a stop interrupted', { runs: finished });
+  if (!config.archive.legalHold) {
+    const { finished, failed } = finishPendingRemovals(config, deps.db);
+    if (finished) log.warn('retention: finished removing the folders of prune runs a stop interrupted', { runs: finished });
+    for (const error of failed) log.error('retention: an interrupted prune run cannot be finished', { error });
+  }
   const runner = new CronRunner<RetentionResult>({
     name: 'tlbridge',
     label: 'retention run',
