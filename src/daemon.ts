@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from './archive/archive.js';
 import { recoverStaging } from './archive/staging.js';
+import { recordRulesInForce } from './archive/rules-record.js';
 import type { Config } from './config/load.js';
 import { dataPaths } from './config/paths.js';
 import { processClaimed, sweepOrphanOutbox, type ClaimedFile, type IntakeDeps } from './intake/intake.js';
@@ -41,7 +42,12 @@ export interface Daemon {
 
 export type ServiceStarter = (ctx: { config: Config; db: Db; ledger: Ledger; archive: Archive; logger: Logger; metrics?: DaemonMetrics }) => Promise<Service> | Service;
 
-export async function startDaemon(config: Config, logger: Logger, extra: ServiceStarter[] = []): Promise<Daemon> {
+export interface DaemonOptions {
+  /** archive the rules in force (config and XSD hashes, product.md 6) before any work starts */
+  recordRules?: boolean;
+}
+
+export async function startDaemon(config: Config, logger: Logger, extra: ServiceStarter[] = [], opts: DaemonOptions = {}): Promise<Daemon> {
   const d = dataPaths(config);
   for (const dir of [config.dataDir, d.work, d.error, d.outbox, d.archive]) makeDir(dir);
   const db = openLedger(d.ledger);
@@ -76,6 +82,8 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
   const used = highestUsedSequence(d, config.sender.controlNumberPrefix, lastArchiveDay(db));
   const raised = raiseSequence(db, used);
   if (raised) logger.warn('FileControlNumber sequence raised past the highest number in the outbox and archive (a restored ledger?)', raised);
+  // after the floor (which reads the archive from the ledger's last manifest on), before any work
+  if (opts.recordRules) logger.info('rules in force archived', { config: config.file, archiveDir: recordRulesInForce(archive, config, 'start') });
 
   // Crash recovery first: what a kill -9 left behind is finished before new work starts.
   const orphans = sweepOrphanOutbox(config, ledger);

@@ -32,8 +32,9 @@ import { crashPoint } from '../util/crash-point.js';
 import { copyFdDurable, DIR_MODE, fsyncPath, writeFileDurable } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
 import { newStagingFolder, placeStaged, settlePlaced, stagingRootFor } from './staging.js';
+import { verifyArchive } from './verify.js';
 
-export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator' | 'config';
+export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator' | 'config' | 'prune';
 
 export interface ArchiveInput {
   /** base name inside the folder */
@@ -167,53 +168,9 @@ export class Archive {
     this.sameDevice = true;
   }
 
-  /** Recomputes every hash and the chain. Returns one line per difference; [] = intact. */
+  /** Recomputes every hash and the chain (verify.ts). Returns one line per difference; [] = intact. */
   verify(): string[] {
-    const problems: string[] = [];
-    const rows = this.db.prepare('SELECT seq, path, sha256 FROM manifests ORDER BY seq').all() as { seq: number; path: string; sha256: string }[];
-    const expected = new Set<string>();
-    let prevSha: string | null = null;
-    for (const row of rows) {
-      const mp = path.join(this.root, row.path);
-      const dir = path.dirname(row.path);
-      expected.add(row.path);
-      let text: string;
-      try {
-        text = fs.readFileSync(mp, 'utf8');
-      } catch {
-        problems.push(`missing: ${row.path} (manifest ${row.seq} of the chain)`);
-        prevSha = row.sha256;
-        continue;
-      }
-      const actual = sha256(text);
-      if (actual !== row.sha256) problems.push(`changed: ${row.path} (manifest sha256 ${actual}, the chain recorded ${row.sha256})`);
-      let m: Manifest;
-      try {
-        m = JSON.parse(text) as Manifest;
-      } catch {
-        problems.push(`changed: ${row.path} is no longer valid JSON`);
-        prevSha = row.sha256;
-        continue;
-      }
-      if (m.previousManifestSha256 !== prevSha)
-        problems.push(`chain broken: ${row.path} names previous manifest ${m.previousManifestSha256 ?? 'none'}, but the one before it is ${prevSha ?? 'none'}`);
-      for (const f of m.files ?? []) {
-        const rel = `${dir}/${f.path}`;
-        expected.add(rel);
-        let data: Buffer;
-        try {
-          data = fs.readFileSync(path.join(this.root, rel));
-        } catch {
-          problems.push(`missing: ${rel}`);
-          continue;
-        }
-        const s = sha256(data);
-        if (s !== f.sha256 || data.length !== f.bytes) problems.push(`changed: ${rel} (sha256 ${s}, ${data.length} bytes; manifest says ${f.sha256}, ${f.bytes} bytes)`);
-      }
-      prevSha = row.sha256;
-    }
-    for (const rel of walk(this.root)) if (!expected.has(rel)) problems.push(`appeared: ${rel} (in no manifest of the chain)`);
-    return problems;
+    return verifyArchive(this.root, this.db);
   }
 }
 
@@ -231,19 +188,5 @@ function stageFile(staged: string, f: ArchiveInput): ManifestFile {
     return { path: f.name, ...copyFdDurable(fd, dest) };
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-function* walk(root: string, rel = ''): Generator<string> {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) yield* walk(root, r);
-    else yield r;
   }
 }

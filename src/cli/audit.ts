@@ -1,10 +1,10 @@
 // `tlbridge audit verify` (product.md 3, 4): recomputes every archived file's sha256 and the
 // manifest chain recorded in the ledger; any change, removal or addition is named.
 import fs from 'node:fs';
-import path from 'node:path';
-import { Archive, type Manifest } from '../archive/archive.js';
+import { verifyArchiveDetailed } from '../archive/verify.js';
 import type { Config } from '../config/load.js';
-import type { Db } from '../ledger/db.js';
+import { nowIso } from '../ledger/db.js';
+import { recordVerifyRun } from '../ledger/verify-runs.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { dataPaths } from '../config/paths.js';
 import { openForCommand } from '../ledger/open.js';
@@ -25,25 +25,20 @@ function verify(config: Config, io: Io): number {
       io.out(`archive intact: 0 manifests, 0 files (nothing archived yet: ${root})`);
       return EXIT.OK;
     }
-    const problems = new Archive(root, db).verify();
+    const startedAt = nowIso();
+    const r = verifyArchiveDetailed(root, db);
+    const problems = r.problems;
     if (!exists) problems.unshift(`no ledger at ${dataPaths(config).ledger}: the manifest chain is unknown`);
+    // product.md 10: the report's footer shows the last full verify
+    if (exists) recordVerifyRun(db, { startedAt, finishedAt: nowIso(), ok: problems.length === 0, problems: problems.length });
     if (problems.length) {
       for (const p of problems) io.out(p);
       io.err(`archive NOT intact: ${problems.length} problem(s) in ${root}`);
       return EXIT.FAILED;
     }
-    const { manifests, files } = countChain(db, root);
-    io.out(`archive intact: ${manifests} manifests, ${files} files`);
+    io.out(`archive intact: ${r.manifests} manifests, ${r.files} files${r.pruned ? ` (${r.pruned} pruned manifest(s), each named by a pruning manifest)` : ''}`);
     return EXIT.OK;
   } finally {
     db.close();
   }
-}
-
-/** Manifests in the chain and the files they list (the manifests themselves not counted). */
-function countChain(db: Db, root: string): { manifests: number; files: number } {
-  const rows = db.prepare('SELECT path FROM manifests ORDER BY seq').all() as { path: string }[];
-  let files = 0;
-  for (const r of rows) files += ((JSON.parse(fs.readFileSync(path.join(root, r.path), 'utf8')) as Manifest).files ?? []).length;
-  return { manifests: rows.length, files };
 }

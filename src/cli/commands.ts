@@ -333,6 +333,21 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (c) => (await import('./backup.js')).backup(await c.config(), { out: str(c.opts.out) }, c.io),
   },
   {
+    name: 'prune',
+    summary: 'a retention run now: remove archive folders past archive.retentionDays',
+    details:
+      'What may go (README, "Retention"): folders older than the cutoff whose messages are all final and last changed before it, with ' +
+      'their ledger rows and outbox files; never an error file that was not dismissed. A pruning manifest in the chain names every ' +
+      'removed manifest, so audit verify stays clean. archive.legalHold: true suspends it; archive.retentionDays: 0 keeps everything.',
+    options: [
+      { flags: '--dry-run', description: 'only print what would be removed' },
+      { flags: '--json', description: 'the result as JSON' },
+    ],
+    example: 'tlbridge prune --dry-run',
+    exit: '0 done (or nothing to do), 1 failed',
+    run: async (c) => (await import('./prune.js')).prune(await c.config(), { dryRun: c.opts.dryRun === true, json: c.opts.json === true }, c.io),
+  },
+  {
     name: 'sandbox',
     summary: 'an SFTP server that plays the manufacturer',
     details: "For rehearsing a site's ERP exports before going live. Runs until SIGTERM or SIGINT.",

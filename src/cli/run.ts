@@ -16,6 +16,8 @@ import { errText } from '../util/err-text.js';
 import { EXIT } from './io.js';
 import { recordDaemonStart } from '../ledger/runs.js';
 import { requestHandlers, startRequestWatcher } from '../schedule/requests.js';
+import { recordRulesInForce } from '../archive/rules-record.js';
+import { retentionService } from '../schedule/retention-job.js';
 
 const STOP_DEADLINE_MS = 12_000;
 
@@ -65,10 +67,11 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       const w = startRequestWatcher({ db: ctx.db, log: ctx.logger, handlers: requestHandlers({ db: ctx.db, batch: batch!, acks: acks! }) });
       return { name: 'requests', stop: () => w.stop() };
     },
+    retentionService(),
   ];
   let daemon: Daemon | undefined;
   try {
-    daemon = await startDaemon(config, logger, services);
+    daemon = await startDaemon(config, logger, services, { recordRules: true });
     const monitor = config.metrics ? await startMonitor(daemon, config.metrics.listen, logger) : undefined;
     return { daemon, ...(embedded ? { sandbox: embedded.sandbox } : {}), ...(monitor ? { monitor } : {}) };
   } catch (e) {
@@ -116,12 +119,14 @@ export async function reloadService(svc: RunningService, logger: Logger, file = 
   }
   const changes = configChanges(old, next);
   if (nothingChanged(changes)) {
+    recordRules(svc, next, logger);
     logger.info('configuration reloaded: nothing changed', { config: file });
     return true;
   }
   try {
     const applied = await svc.daemon.reload(next);
     setLogLevel(logger, next.log.level);
+    recordRules(svc, next, logger);
     if (old.timezone !== next.timezone) logger.warn('reload: the new timezone applies to intake now, to the cron schedules at the next start', { timezone: next.timezone });
     logger.info('configuration reloaded', { config: file, ...changes, schedules: applied });
     return true;
@@ -129,6 +134,16 @@ export async function reloadService(svc: RunningService, logger: Logger, file = 
     // a cron expression the runner refused after validation passed: nothing unsafe was done
     logger.error('reload failed part way; restart the daemon to apply the configuration', { config: file, error: errText(e) });
     return false;
+  }
+}
+
+/** product.md 6: the rules of every accepted reload go into the chain (a failure is logged; the
+ * reload goes on, since refusing it would leave the old rules in force unrecorded all the same). */
+function recordRules(svc: RunningService, next: Config, logger: Logger): void {
+  try {
+    logger.info('rules in force archived', { config: next.file, archiveDir: recordRulesInForce(svc.daemon.archive, next, 'reload') });
+  } catch (e) {
+    logger.error('reload: the rules in force could not be archived', { config: next.file, error: errText(e) });
   }
 }
 

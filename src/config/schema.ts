@@ -152,7 +152,11 @@ export const configSchema = z
       .default({ ...DEFAULT_NAMESPACES }),
     reversals: z.object({ requireKnownOriginal: z.boolean().default(true) }).strict().default({ requireKnownOriginal: true }),
     partners: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'partner codes are 1-20 letters, digits, . _ -'), partnerSchema),
-    archive: z.object({ retentionDays: z.number().int().min(1).default(2555) }).strict().default({ retentionDays: 2555 }),
+    // product.md 9: retentionDays 0 keeps everything; legalHold suspends pruning
+    archive: z
+      .object({ retentionDays: z.number().int().min(0).default(2555), pruneAt: cronExpr.default('30 3 * * *'), legalHold: z.boolean().default(false) })
+      .strict()
+      .default({ retentionDays: 2555, pruneAt: '30 3 * * *', legalHold: false }),
     log: z
       .object({
         level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),

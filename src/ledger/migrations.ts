@@ -208,4 +208,40 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX run_requests_open ON run_requests(finished_at, id);
   `,
+  `
+  -- issue 12, retention and audit verify (product.md 9, 10): every prune run (its pruning manifest,
+  -- what it removed, and removed_at once its folders and files are gone from disk: a run committed
+  -- without it is finished at the next start or prune); the manifests a pruning manifest removed
+  -- (their rows stay in manifests, so the chain keeps its order and hashes); every audit verify.
+  CREATE TABLE prune_runs (
+    id           INTEGER PRIMARY KEY,
+    origin       TEXT NOT NULL,         -- 'daemon' | 'cli'
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    outcome      TEXT,                  -- 'ok' | 'failed' | 'suspended'
+    manifest_seq INTEGER REFERENCES manifests(seq),
+    folders      INTEGER NOT NULL DEFAULT 0,
+    messages     INTEGER NOT NULL DEFAULT 0,
+    outbox_files INTEGER NOT NULL DEFAULT 0,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    removed_at   TEXT,
+    error        TEXT
+  );
+  CREATE TABLE pruned_manifests (
+    seq          INTEGER PRIMARY KEY REFERENCES manifests(seq),
+    prune_run_id INTEGER NOT NULL REFERENCES prune_runs(id)
+  );
+  -- what retention looks up per folder: an intake's messages, an ack folder's rows, a batch's messages
+  CREATE INDEX messages_file ON messages(file_id);
+  CREATE INDEX messages_batch ON messages(batch_id);
+  CREATE INDEX acks_archive_dir ON acks(archive_dir);
+  CREATE INDEX manifests_created ON manifests(created_at);
+  CREATE TABLE verify_runs (
+    id           INTEGER PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT NOT NULL,
+    ok           INTEGER NOT NULL,
+    problems     INTEGER NOT NULL
+  );
+  `,
 ];

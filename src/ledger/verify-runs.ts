@@ -1,4 +1,4 @@
-// stub: replaced at merge by the real module
+// Every `audit verify` with its time and result (product.md 10), for the audit report's footer.
 import type { Db } from './db.js';
 
 export interface VerifyRun {
@@ -8,9 +8,14 @@ export interface VerifyRun {
   problems: number;
 }
 
-/** The last full `audit verify` run recorded in the ledger; null when none ran. */
-export function lastVerifyRun(_db: Db): VerifyRun | null {
-  return null;
+export function recordVerifyRun(db: Db, run: VerifyRun): void {
+  db.prepare('INSERT INTO verify_runs (started_at, finished_at, ok, problems) VALUES (?, ?, ?, ?)').run(run.startedAt, run.finishedAt, run.ok ? 1 : 0, run.problems);
 }
 
-export function recordVerifyRun(_db: Db, _run: VerifyRun): void {}
+/** The latest full verify (by its end), or null when none ran. */
+export function lastVerifyRun(db: Db): VerifyRun | null {
+  const r = db.prepare('SELECT started_at AS startedAt, finished_at AS finishedAt, ok, problems FROM verify_runs ORDER BY finished_at DESC, id DESC LIMIT 1').get() as
+    | { startedAt: string; finishedAt: string; ok: number; problems: number }
+    | undefined;
+  return r ? { startedAt: r.startedAt, finishedAt: r.finishedAt, ok: r.ok === 1, problems: r.problems } : null;
+}
