@@ -220,10 +220,12 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(manifest.partner).to.equal(PARTNER);
     expect(manifest.remoteName).to.equal('ACK000000001.xml');
     expect(manifest.answers).to.deep.equal([{ batchId: m.batchId, messageId: m.id, fcn: m.fcn, effect: 'accepted', from: 'SENT', to: 'ACCEPTED' }]);
-    expect(manifest.files).to.deep.equal([{ path: 'ACK000000001.xml', sha256: sha256Hex(xml), bytes: Buffer.byteLength(xml) }]);
-    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row!.archive_dir!, 'ACK000000001.xml'), 'utf8')).to.equal(xml);
-    // the auditor's way from a batch to its outcome: the batch id is in an ack manifest
-    expect(row!.archive_dir).to.match(/^\d{4}\/\d{2}\/\d{2}\/acks-ACME-PHARMA-[0-9a-f]{16}$/);
+    // archived as ack.xml: a remote name never builds a local path (the manifest keeps it)
+    expect(manifest.files).to.deep.equal([{ path: 'ack.xml', sha256: sha256Hex(xml), bytes: Buffer.byteLength(xml) }]);
+    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row!.archive_dir!, 'ack.xml'), 'utf8')).to.equal(xml);
+    // the whole sha256 in the folder name: two acks never share a folder
+    expect(row!.archive_dir).to.match(/^\d{4}\/\d{2}\/\d{2}\/acks-ACME-PHARMA-[0-9a-f]{64}$/);
+    expect(row!.archive_dir!.endsWith(sha256Hex(xml))).to.equal(true);
 
     expect(env.serverFiles()).to.deep.equal([]);
     expect(env.logger.entries.some((e) => e.level === 'info' && e.message === 'message ACCEPTED' && e.fields.messageId === m.id)).to.equal(true);
@@ -407,7 +409,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(env.transitions(m.id).filter((t) => t.to_state === 'REJECTED')).to.have.length(1);
     expect(env.manifests()).to.equal(manifests);
     expect(env.message(m.id).state).to.equal('REJECTED');
-    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', env.acks()[0]!.archive_dir!, 'CRASH.xml'), 'utf8')).to.equal(xml);
+    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', env.acks()[0]!.archive_dir!, 'ack.xml'), 'utf8')).to.equal(xml);
   });
 
   it('malformed, oversized, XSD-invalid and XXE acks: archived, reported as invalid, no state change; root:x:0:0 appears nowhere; the good ack beside them is applied', async function () {
@@ -451,7 +453,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
       expect(manifest.valid).to.equal(false);
       expect(manifest.answers).to.deep.equal([]);
       if (originals[name] !== undefined) {
-        expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row.archive_dir!, name), 'utf8'), name).to.equal(originals[name]);
+        expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row.archive_dir!, 'ack.xml'), 'utf8'), name).to.equal(originals[name]);
         expect(row.sha256).to.equal(sha256Hex(originals[name]!));
       } else {
         // too large: never downloaded; the manifest names it, the content is not there
@@ -472,7 +474,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(JSON.stringify(env.logger.entries)).not.to.contain(needle);
     expect(JSON.stringify(env.acks())).not.to.contain(needle);
     // what was archived is the document as received (the reference, not its expansion)
-    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', byName.get('bad-4-xxe.xml')!.archive_dir!, 'bad-4-xxe.xml'), 'utf8')).to.contain('file:///etc/passwd');
+    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', byName.get('bad-4-xxe.xml')!.archive_dir!, 'ack.xml'), 'utf8')).to.contain('file:///etc/passwd');
 
     // read again (same content uploaded again): nothing new
     env.put('bad-3-xsd-again.xml', xsdInvalid);
@@ -502,7 +504,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     // kept: archived, with the answered number in the manifest
     const manifest = manifestOf(rows[0]!.archive_dir!);
     expect(manifest).to.include({ effect: 'unmatched', inputFileControlNumber: 'Z999999999999' });
-    expect(fs.existsSync(path.join(env.config.dataDir, 'archive', rows[0]!.archive_dir!, 'U1.xml'))).to.equal(true);
+    expect(fs.existsSync(path.join(env.config.dataDir, 'archive', rows[0]!.archive_dir!, 'ack.xml'))).to.equal(true);
     expect(env.logger.entries.filter((e) => e.level === 'warn' && e.message.startsWith('unmatched ack'))).to.have.length(3);
     // status counts them
     expect((env.db.prepare(`SELECT COUNT(*) AS n FROM acks WHERE effect = 'unmatched'`).get() as { n: number }).n).to.equal(3);
