@@ -141,18 +141,18 @@ function resolve(file: string, raw: PartialRawConfig, js: Record<string, unknown
   const layouts = resolveLayouts(raw.layouts ?? {}, problems);
 
   const inbound: InboundConfig[] = [];
+  const seenPaths = new Set<string>();
+  // i: the index in the file (an entry that failed its schema is left out, not renumbered)
   (raw.inbound ?? []).forEach((ib, i) => {
     if (!ib) return;
     const layout = layouts.get(ib.layout);
     if (!layout && !writtenLayouts.has(ib.layout)) problems.push(`inbound.${i}.layout: unknown layout "${ib.layout}" (known: ${[...layouts.keys()].join(', ')})`);
     if (ib.partner && !writtenPartners.has(ib.partner)) problems.push(`inbound.${i}.partner: unknown partner "${ib.partner}"`);
-    inbound.push({ ...ib, path: abs(ib.path), layout: layout ?? erpDelimited });
+    const folder = abs(ib.path);
+    if (seenPaths.has(folder)) problems.push(`inbound.${i}.path: the folder ${folder} is listed twice`);
+    seenPaths.add(folder);
+    inbound.push({ ...ib, path: folder, layout: layout ?? erpDelimited });
   });
-  const seenPaths = new Set<string>();
-  for (const [i, ib] of inbound.entries()) {
-    if (seenPaths.has(ib.path)) problems.push(`inbound.${i}.path: the folder ${ib.path} is listed twice`);
-    seenPaths.add(ib.path);
-  }
 
   const overrides = Object.fromEntries(
     Object.entries(raw.messageTypes ?? {}).map(([k, v]) => [k, { ...v, ...(v?.schema ? { schema: abs(v.schema) } : {}) }]),
@@ -227,7 +227,7 @@ function resolveLayouts(site: Record<string, LayoutConfig>, problems: string[]):
   const resolving = new Set<string>();
   const get = (name: string, from: string): Layout | undefined => {
     if (out.has(name)) return out.get(name);
-    const def = site[name];
+    const def = Object.hasOwn(site, name) ? site[name] : undefined;
     if (!def) {
       problems.push(`layouts.${from}.extends: unknown layout "${name}"`);
       return undefined;
@@ -268,7 +268,7 @@ function resolveLayouts(site: Record<string, LayoutConfig>, problems: string[]):
     return layout;
   };
   for (const name of Object.keys(site)) {
-    if (BUILTIN_LAYOUTS[name]) problems.push(`layouts.${name}: is a built-in layout name; choose another`);
+    if (Object.hasOwn(BUILTIN_LAYOUTS, name)) problems.push(`layouts.${name}: is a built-in layout name; choose another`);
     else get(name, name);
   }
   return out;
