@@ -461,6 +461,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
         expect(manifest.files).to.deep.equal([]);
         expect(row.bytes).to.equal(Buffer.byteLength(oversized));
         expect(row.sha256).to.match(/^too-large:[0-9a-f]{64}$/);
+        expect(row.archive_dir!.endsWith(`/acks-${PARTNER}-toolarge-${row.sha256.slice('too-large:'.length)}`)).to.equal(true);
       }
       expect(env.logger.entries.some((e) => e.level === 'error' && e.message.startsWith('invalid ack') && e.fields.remoteName === name), name).to.equal(true);
     }
