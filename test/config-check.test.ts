@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ackParseOptions, parseAck } from '../src/acks/parse.js';
 import { ConfigError, loadConfig } from '../src/config/load.js';
 import { XSD_DIR } from '../src/messages/registry.js';
+import { EndpointError, endpointFor } from '../src/transport/endpoint.js';
 import { renderAck } from './support/acks.js';
 import { runCli } from './support/cli.js';
 
@@ -128,6 +129,14 @@ partners:
     expect(run.code).to.equal(2);
     expect(run.err.join('\n')).to.match(/schemas\.ack: XSD schema .*broken\.xsd cannot be compiled/);
     expect(fs.existsSync(path.join(dir, 'var'))).to.equal(false);
+  });
+
+  it('a secret path that is a folder: check-config names it, and the connect-time read refuses it without reading', async function () {
+    const f = write(BASE.replace('sftp: { host: embedded }', `sftp: { host: h, username: u, privateKeyFile: ${dir}, hostKeySha256: "SHA256:${'A'.repeat(43)}" }`));
+    const check = await runCli(['check-config', '--config', f]);
+    expect(check.code).to.equal(2);
+    expect(check.err.join('\n')).to.contain(`partners.ACME-PHARMA.sftp.privateKeyFile: cannot read ${dir} (not a file)`);
+    expect(() => endpointFor(loadConfig(f), 'ACME-PHARMA')).to.throw(EndpointError, /privateKeyFile: .* is not a regular file/);
   });
 
   it('partners has a null prototype: a partner code like constructor or toString finds nothing; __proto__ as a code is refused', function () {
