@@ -71,7 +71,21 @@ partners:
   it('run still refuses to start (exit 2) when the key is not readable for it, naming the key', async function () {
     const r = await runCli(['run', '--config', config]);
     expect(r.code).to.equal(2);
-    expect(r.err.join('\n')).to.match(/partners\.ACME-PHARMA\.sftp\.privateKeyFile: cannot read .*acme \(ENOENT\)/);
+    expect(r.err.join('\n')).to.match(/partners\.ACME-PHARMA\.sftp\.privateKeyFile: cannot read .*acme \(ENOENT\); "acme" is relative and \$CREDENTIALS_DIRECTORY \(.*no-such-credentials\) does not hold it/);
+  });
+
+  it('$CREDENTIALS_DIRECTORY holds the name but it cannot be read (not a file): an error in check-config, not a note', async function () {
+    const creds = fs.mkdtempSync(path.join(dir, 'creds-'));
+    fs.mkdirSync(path.join(creds, 'acme'));
+    process.env.CREDENTIALS_DIRECTORY = creds;
+    try {
+      const r = await runCli(['check-config', '--config', config]);
+      expect(r.code).to.equal(2);
+      expect(r.err.join('\n')).to.contain(`partners.ACME-PHARMA.sftp.privateKeyFile: cannot read ${path.join(creds, 'acme')} (not a file)`);
+      expect(r.out.filter((l) => l.startsWith('note: '))).to.deep.equal([]);
+    } finally {
+      process.env.CREDENTIALS_DIRECTORY = path.join(dir, 'no-such-credentials');
+    }
   });
 
   it('an absolute key path that is not readable stays an error in check-config, and the read-only commands still run', async function () {

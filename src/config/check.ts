@@ -24,11 +24,12 @@ export function checkSecrets(secrets: readonly SecretFile[], mode: 'check' | 'ru
   for (const s of secrets) {
     const why = unreadable(s.path);
     if (!why) continue;
-    const inCreds = creds !== undefined && creds !== '' && path.dirname(s.path) === path.resolve(creds);
-    if (mode === 'check' && !path.isAbsolute(s.name) && !inCreds) {
-      const where = creds ? `$CREDENTIALS_DIRECTORY (${creds}) does not hold it` : '$CREDENTIALS_DIRECTORY is not set';
+    const relative = !path.isAbsolute(s.name);
+    const inCreds = !!creds && s.path.startsWith(path.resolve(creds) + path.sep);
+    const where = creds ? `$CREDENTIALS_DIRECTORY (${creds}) does not hold it` : '$CREDENTIALS_DIRECTORY is not set';
+    if (mode === 'check' && relative && !inCreds) {
       out.notes.push(`${s.key}: "${s.name}" is not readable here (${where}; ${s.path}: ${why}); the read-only commands do not need it, \`run\` does (systemd LoadCredential=)`);
-    } else out.problems.push(`${s.key}: cannot read ${s.path} (${why})`);
+    } else out.problems.push(`${s.key}: cannot read ${s.path} (${why})${relative && !inCreds ? `; "${s.name}" is relative and ${where}` : ''}`);
   }
   return out;
 }
