@@ -752,6 +752,14 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(fs.readdirSync(work)).to.deep.equal([path.basename(foreign)]);
   });
 
+  it('an ackDir missing on the server: the poll fails naming the folder, nothing recorded', async function () {
+    env = makeAckEnv(sshd);
+    fs.rmSync(env.serverAckDir, { recursive: true, force: true });
+    const r = await env.poll();
+    expect(r.error).to.match(new RegExp(`list ${ACK_DIR}: .*(No such file|ENOENT)`));
+    expect(env.acks()).to.deep.equal([]);
+  });
+
   it('one poll per partner at a time: a poll that finds the lock held does nothing', async function () {
     env = makeAckEnv(sshd);
     const m = seedMessage(env.db, { fcn: nextFcn() });
