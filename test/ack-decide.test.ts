@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { decide, pendingOutcome, type DecideInput, type MatchedMessage, type PriorAck } from '../src/acks/decide.js';
 import type { AckError, ParsedAck } from '../src/acks/parse.js';
+import { PollBudget } from '../src/acks/budget.js';
 import type { MessageState } from '../src/ledger/ledger.js';
 
 const FACTS = { partner: 'ACME', senderId: 'S1', receiverId: 'R1', duplicateErrorCodes: ['DUPLICATE_FILE'] };
@@ -183,5 +184,18 @@ describe('acks: decide (pure)', function () {
     expect(beaten.settled).to.have.length(1);
     expect(beaten.settled[0]).to.include({ ackId: 2, effect: 'superseded' });
     expect(beaten.settled[0]!.note).to.contain('already applied');
+  });
+});
+
+describe('ack poll budget (pure)', function () {
+  it('takes files up to maxAcksPerPoll, the first one whatever its size, then keeps the order: once one waits, the rest wait', function () {
+    const b = new PollBudget({ maxAcksPerPoll: 3, maxAckBytesPerPoll: 1000 });
+    expect(b.take(1500)).to.equal(true); // the first: maxAckBytes caps it, never starved
+    expect(b.take(10)).to.equal(false); // 1510 > 1000
+    expect(b.take(0)).to.equal(false); // a smaller later one does not jump the queue
+    expect(b).to.include({ files: 1, bytes: 1500, deferred: 2 });
+    const c = new PollBudget({ maxAcksPerPoll: 2, maxAckBytesPerPoll: 1000 });
+    expect([c.take(100), c.take(0), c.take(0)]).to.deep.equal([true, true, false]);
+    expect(c).to.include({ files: 2, bytes: 100, deferred: 1 });
   });
 });

@@ -10,6 +10,7 @@ import { ackInstant, classify, parseAck, type AckParseOptions } from '../src/ack
 import { flagOverdue, isOverdue } from '../src/acks/overdue.js';
 import { ackPollService, startAckPollers } from '../src/acks/scheduler.js';
 import { tryAcquirePartnerLock } from '../src/ledger/partner-lock.js';
+import { MESSAGE_TRANSITIONS } from '../src/ledger/message-states.js';
 import { BatchQueries } from '../src/batch/queries.js';
 import { main } from '../src/cli/main.js';
 import { memoryLogger } from './support/memory-logger.js';
@@ -220,10 +221,12 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(manifest.partner).to.equal(PARTNER);
     expect(manifest.remoteName).to.equal('ACK000000001.xml');
     expect(manifest.answers).to.deep.equal([{ batchId: m.batchId, messageId: m.id, fcn: m.fcn, effect: 'accepted', from: 'SENT', to: 'ACCEPTED' }]);
-    expect(manifest.files).to.deep.equal([{ path: 'ACK000000001.xml', sha256: sha256Hex(xml), bytes: Buffer.byteLength(xml) }]);
-    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row!.archive_dir!, 'ACK000000001.xml'), 'utf8')).to.equal(xml);
-    // the auditor's way from a batch to its outcome: the batch id is in an ack manifest
-    expect(row!.archive_dir).to.match(/^\d{4}\/\d{2}\/\d{2}\/acks-ACME-PHARMA-[0-9a-f]{16}$/);
+    // archived as ack.xml: a remote name never builds a local path (the manifest keeps it)
+    expect(manifest.files).to.deep.equal([{ path: 'ack.xml', sha256: sha256Hex(xml), bytes: Buffer.byteLength(xml) }]);
+    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row!.archive_dir!, 'ack.xml'), 'utf8')).to.equal(xml);
+    // the whole sha256 in the folder name: two acks never share a folder
+    expect(row!.archive_dir).to.match(/^\d{4}\/\d{2}\/\d{2}\/acks-ACME-PHARMA-[0-9a-f]{64}$/);
+    expect(row!.archive_dir!.endsWith(sha256Hex(xml))).to.equal(true);
 
     expect(env.serverFiles()).to.deep.equal([]);
     expect(env.logger.entries.some((e) => e.level === 'info' && e.message === 'message ACCEPTED' && e.fields.messageId === m.id)).to.equal(true);
@@ -407,7 +410,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(env.transitions(m.id).filter((t) => t.to_state === 'REJECTED')).to.have.length(1);
     expect(env.manifests()).to.equal(manifests);
     expect(env.message(m.id).state).to.equal('REJECTED');
-    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', env.acks()[0]!.archive_dir!, 'CRASH.xml'), 'utf8')).to.equal(xml);
+    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', env.acks()[0]!.archive_dir!, 'ack.xml'), 'utf8')).to.equal(xml);
   });
 
   it('malformed, oversized, XSD-invalid and XXE acks: archived, reported as invalid, no state change; root:x:0:0 appears nowhere; the good ack beside them is applied', async function () {
@@ -451,13 +454,14 @@ describe('acks: poll against a real OpenSSH sshd', function () {
       expect(manifest.valid).to.equal(false);
       expect(manifest.answers).to.deep.equal([]);
       if (originals[name] !== undefined) {
-        expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row.archive_dir!, name), 'utf8'), name).to.equal(originals[name]);
+        expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', row.archive_dir!, 'ack.xml'), 'utf8'), name).to.equal(originals[name]);
         expect(row.sha256).to.equal(sha256Hex(originals[name]!));
       } else {
         // too large: never downloaded; the manifest names it, the content is not there
         expect(manifest.files).to.deep.equal([]);
         expect(row.bytes).to.equal(Buffer.byteLength(oversized));
         expect(row.sha256).to.match(/^too-large:[0-9a-f]{64}$/);
+        expect(row.archive_dir!.endsWith(`/acks-${PARTNER}-toolarge-${row.sha256.slice('too-large:'.length)}`)).to.equal(true);
       }
       expect(env.logger.entries.some((e) => e.level === 'error' && e.message.startsWith('invalid ack') && e.fields.remoteName === name), name).to.equal(true);
     }
@@ -472,7 +476,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(JSON.stringify(env.logger.entries)).not.to.contain(needle);
     expect(JSON.stringify(env.acks())).not.to.contain(needle);
     // what was archived is the document as received (the reference, not its expansion)
-    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', byName.get('bad-4-xxe.xml')!.archive_dir!, 'bad-4-xxe.xml'), 'utf8')).to.contain('file:///etc/passwd');
+    expect(fs.readFileSync(path.join(env.config.dataDir, 'archive', byName.get('bad-4-xxe.xml')!.archive_dir!, 'ack.xml'), 'utf8')).to.contain('file:///etc/passwd');
 
     // read again (same content uploaded again): nothing new
     env.put('bad-3-xsd-again.xml', xsdInvalid);
@@ -502,7 +506,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     // kept: archived, with the answered number in the manifest
     const manifest = manifestOf(rows[0]!.archive_dir!);
     expect(manifest).to.include({ effect: 'unmatched', inputFileControlNumber: 'Z999999999999' });
-    expect(fs.existsSync(path.join(env.config.dataDir, 'archive', rows[0]!.archive_dir!, 'U1.xml'))).to.equal(true);
+    expect(fs.existsSync(path.join(env.config.dataDir, 'archive', rows[0]!.archive_dir!, 'ack.xml'))).to.equal(true);
     expect(env.logger.entries.filter((e) => e.level === 'warn' && e.message.startsWith('unmatched ack'))).to.have.length(3);
     // status counts them
     expect((env.db.prepare(`SELECT COUNT(*) AS n FROM acks WHERE effect = 'unmatched'`).get() as { n: number }).n).to.equal(3);
@@ -645,6 +649,115 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(rows.find((x) => x.remote_name === 'H1.xml')!.problem).to.match(/the message is HELD: this SUCCESS ack is recorded only/);
     expect(manifestOf(rows[0]!.archive_dir).effect).to.equal('alert');
     expect(env.logger.entries.filter((e) => e.level === 'warn' && e.message.startsWith('ack of a HELD or CANCELLED message'))).to.have.length(3);
+  });
+
+  it('every state change an ack makes is a transition of product.md 1, through the state machine; HELD and CANCELLED never move', async function () {
+    env = makeAckEnv(sshd);
+    const states = ['SENDING', 'SENT', 'STAGED', 'HELD', 'CANCELLED', 'ACCEPTED', 'REJECTED'] as const;
+    const seeded = states.map((state) => ({ state, m: seedMessage(env.db, { fcn: nextFcn(), state }) }));
+    const dup = [{ code: 'DUPLICATE_FILE', class: 2, message: 'already received' }];
+    for (const { state, m } of seeded) {
+      // a later ERROR for every message, and a duplicate report
+      env.put(`X-${state}.xml`, renderAck({ inputFcn: m.fcn, status: 'ERROR', fileDate: '2026-12-01', errors: [{ code: 'E1', class: 1, message: 'no' }] }));
+      env.put(`Y-${state}.xml`, renderAck({ inputFcn: m.fcn, status: 'ERROR', fileDate: '2026-12-02', errors: dup }));
+    }
+    const before = new Map(seeded.map(({ m }) => [m.id, env.transitions(m.id).length]));
+    const r = await env.poll();
+    expect(r).to.include({ read: 14, errors: 0 });
+    const allowed = new Set(MESSAGE_TRANSITIONS.map((t) => `${t.from}->${t.to}`));
+    const end: Record<string, string> = {};
+    for (const { state, m } of seeded) {
+      const all = env.transitions(m.id);
+      // a chain: each move starts where the one before ended, and the row's state is the last one's
+      for (let i = 1; i < all.length; i++) expect(all[i]!.from_state, `${state} #${i}`).to.equal(all[i - 1]!.to_state);
+      for (const t of all.slice(before.get(m.id))) expect(allowed.has(`${t.from_state}->${t.to_state}`), `${state}: ${t.from_state}->${t.to_state}`).to.equal(true);
+      end[state] = env.message(m.id).state;
+      expect(all.at(-1)!.to_state).to.equal(end[state]);
+    }
+    expect(end).to.deep.equal({ SENDING: 'REJECTED', SENT: 'REJECTED', STAGED: 'STAGED', HELD: 'HELD', CANCELLED: 'CANCELLED', ACCEPTED: 'REJECTED', REJECTED: 'REJECTED' });
+    const effects = (state: string) => env.acks().filter((a) => a.remote_name.endsWith(`-${state}.xml`)).map((a) => a.effect);
+    expect(effects('STAGED')).to.deep.equal(['pending', 'duplicate']);
+    expect(effects('HELD')).to.deep.equal(['alert', 'alert']);
+    expect(effects('CANCELLED')).to.deep.equal(['alert', 'alert']);
+    expect(effects('SENDING')).to.deep.equal(['rejected', 'duplicate']);
+    // and the ack code has no way around the state machine
+    for (const f of fs.readdirSync(path.join('src', 'acks'))) {
+      expect(fs.readFileSync(path.join('src', 'acks', f), 'utf8'), f).to.not.match(/UPDATE\s+messages\s+SET\s+state/i);
+    }
+  });
+
+  it('limits per poll: maxAcksPerPoll files and maxAckBytesPerPoll bytes, oldest first; the rest waits for the next poll, logged once per poll', async function () {
+    env = makeAckEnv(sshd, { limits: { maxAcksPerPoll: 2 } });
+    const ms = [1, 2, 3, 4, 5].map(() => seedMessage(env.db, { fcn: nextFcn() }));
+    ms.forEach((m, i) => env.put(`L${i + 1}.xml`, renderAck({ inputFcn: m.fcn, status: 'SUCCESS' })));
+    const first = await env.poll();
+    expect(first).to.include({ read: 2, applied: 2, deferred: 3, errors: 0 });
+    expect(env.serverFiles()).to.deep.equal(['L3.xml', 'L4.xml', 'L5.xml']);
+    const limitLines = () => env.logger.entries.filter((e) => e.message.startsWith('ack poll limit reached'));
+    expect(limitLines()).to.have.length(1);
+    expect(limitLines()[0]!.fields).to.include({ partner: PARTNER, deferred: 3, readFiles: 2, maxAcksPerPoll: 2 });
+    expect(await env.poll()).to.include({ read: 2, deferred: 1 });
+    const last = await env.poll();
+    expect(last).to.include({ read: 1, applied: 1 });
+    expect(last.deferred).to.equal(undefined);
+    expect(limitLines()).to.have.length(2);
+    expect(ms.map((m) => env.message(m.id).state)).to.deep.equal(['ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED']);
+    await env.close();
+
+    // bytes: each ack is ~1.4 kB; 3 kB a poll takes two, the first one always
+    env = makeAckEnv(sshd, { limits: { maxAckBytesPerPoll: 3000 } });
+    const bs = [1, 2, 3].map(() => seedMessage(env.db, { fcn: nextFcn() }));
+    bs.forEach((m, i) => env.put(`B${i + 1}.xml`, renderAck({ inputFcn: m.fcn, status: 'SUCCESS' })));
+    const size = fs.statSync(path.join(env.serverAckDir, 'B1.xml')).size;
+    expect(size * 2).to.be.at.most(3000);
+    expect(size * 3).to.be.above(3000);
+    expect(await env.poll()).to.include({ read: 2, deferred: 1 });
+    expect(env.serverFiles()).to.deep.equal(['B3.xml']);
+    expect(await env.poll()).to.include({ read: 1, applied: 1 });
+  });
+
+  it('maxAckEntries: a folder holding more entries is listed only that far in one poll (warned), the rest is read later', async function () {
+    env = makeAckEnv(sshd, { limits: { maxAckEntries: 3 } });
+    const ms = [1, 2, 3, 4, 5].map(() => seedMessage(env.db, { fcn: nextFcn() }));
+    ms.forEach((m, i) => env.put(`E${i + 1}.xml`, renderAck({ inputFcn: m.fcn, status: 'SUCCESS' })));
+    const first = await env.poll();
+    expect(first).to.include({ read: 3, applied: 3, errors: 0 });
+    const warned = env.logger.entries.filter((e) => e.level === 'warn' && e.message.startsWith('ackDir holds more entries than maxAckEntries'));
+    expect(warned).to.have.length(1);
+    expect(warned[0]!.fields).to.include({ partner: PARTNER, maxAckEntries: 3 });
+    expect(env.serverFiles()).to.have.length(2);
+    expect(await env.poll()).to.include({ read: 2, applied: 2 });
+    expect(env.serverFiles()).to.deep.equal([]);
+    expect(ms.every((m) => env.message(m.id).state === 'ACCEPTED')).to.equal(true);
+  });
+
+  it('a remote name builds no local path: whatever it is called, the ack is archived as ack.xml and ack-work/ is left empty; another partner\'s downloads are not touched', async function () {
+    env = makeAckEnv(sshd);
+    const work = path.join(env.config.dataDir, 'ack-work');
+    // what a crashed poll of another partner whose code extends this one's would leave
+    const foreign = path.join(work, `${PARTNER}-X@999-abc`);
+    fs.mkdirSync(foreign, { recursive: true });
+    const a = seedMessage(env.db, { fcn: nextFcn() });
+    const b = seedMessage(env.db, { fcn: nextFcn() });
+    const names = ['manifest.json.xml', 'x y\u202egnp.xml'];
+    env.put(names[0]!, renderAck({ inputFcn: a.fcn, status: 'SUCCESS' }));
+    env.put(names[1]!, renderAck({ inputFcn: b.fcn, status: 'SUCCESS' }));
+    expect(await env.poll()).to.include({ read: 2, applied: 2, errors: 0 });
+    for (const name of names) {
+      const row = env.acks().find((x) => x.remote_name === name)!;
+      expect(fs.readdirSync(path.join(env.config.dataDir, 'archive', row.archive_dir!)).sort(), name).to.deep.equal(['ack.xml', 'manifest.json']);
+      expect(manifestOf(row.archive_dir!).remoteName).to.equal(name);
+      expect(row.archive_dir).to.contain(row.sha256);
+    }
+    expect(fs.readdirSync(work)).to.deep.equal([path.basename(foreign)]);
+  });
+
+  it('an ackDir missing on the server: the poll fails naming the folder, nothing recorded', async function () {
+    env = makeAckEnv(sshd);
+    fs.rmSync(env.serverAckDir, { recursive: true, force: true });
+    const r = await env.poll();
+    expect(r.error).to.match(new RegExp(`list ${ACK_DIR}: .*(No such file|ENOENT)`));
+    expect(env.acks()).to.deep.equal([]);
   });
 
   it('one poll per partner at a time: a poll that finds the lock held does nothing', async function () {

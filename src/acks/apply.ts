@@ -104,7 +104,7 @@ export function applyAck(ctx: AckContext, input: AckFileInput): ApplyOutcome {
     parsed = { ok: false, problem: `too large: ${input.size} bytes, more than maxAckBytes (${input.maxBytes}); not downloaded, so its content is not archived` };
   }
   const contentSha = input.kind === 'file' ? key : null;
-  const archiveId = `${partner}-${input.kind === 'file' ? key.slice(0, 16) : `toolarge-${key.slice('too-large:'.length, 'too-large:'.length + 16)}`}`;
+  const archiveId = ackArchiveId(partner, key);
 
   const outcome = db
     .transaction((): ApplyOutcome => {
@@ -123,7 +123,7 @@ export function applyAck(ctx: AckContext, input: AckFileInput): ApplyOutcome {
       const last = plan.moves.at(-1);
       const answers: AckAnswer[] = m ? [{ batchId: m.batch_id, messageId: m.id, fcn: m.fcn, effect: plan.effect, ...(last ? { from: m.state, to: last.to } : {}) }] : [];
       const a = plan.ack;
-      const files = input.kind === 'file' ? [{ name: archiveName(input.remoteName), data: input.data }] : [];
+      const files = input.kind === 'file' ? [{ name: ACK_ARCHIVE_FILE, data: input.data }] : [];
       const extra = {
         partner,
         remoteName: input.remoteName,
@@ -275,8 +275,15 @@ function logOutcome(log: Logger, partner: string, remoteName: string, o: Extract
   }
 }
 
-/** The remote name as a plain archive file name (the manifest keeps the exact remote name). */
-function archiveName(remoteName: string): string {
-  const safe = remoteName.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
-  return safe === 'manifest.json' || safe === '' ? `ack-${safe}` : safe;
+/** The archived ack's file name: never the remote name (a name chosen by the partner's server
+ * builds no local path, product.md 6); the manifest and the acks row keep the remote name. */
+export const ACK_ARCHIVE_FILE = 'ack.xml';
+
+/**
+ * The archive id of an ack: its partner and its whole ledger key (the content's sha256, or for
+ * a too-large one the sha256 of its name, size and mtime). (partner, key) is unique in the
+ * ledger, so two acks never share a folder; a prefix of the hash could.
+ */
+export function ackArchiveId(partner: string, key: string): string {
+  return key.startsWith('too-large:') ? `${partner}-toolarge-${key.slice('too-large:'.length)}` : `${partner}-${key}`;
 }

@@ -54,8 +54,12 @@ export interface AckParseOptions {
 }
 
 /** The parse options of a configured partner. */
-export function ackParseOptions(config: Pick<Config, 'namespaces'>, partner: Pick<PartnerConfig, 'sftp'>): AckParseOptions {
-  return { namespaces: { ack: config.namespaces.ack, commontypes: config.namespaces.commontypes }, maxBytes: partner.sftp.maxAckBytes };
+export function ackParseOptions(config: Pick<Config, 'namespaces' | 'schemas'>, partner: Pick<PartnerConfig, 'sftp'>): AckParseOptions {
+  return {
+    namespaces: { ack: config.namespaces.ack, commontypes: config.namespaces.commontypes },
+    maxBytes: partner.sftp.maxAckBytes,
+    schemaFile: config.schemas.ack,
+  };
 }
 
 const MAX_ISSUES_IN_PROBLEM = 5;

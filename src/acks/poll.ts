@@ -23,6 +23,12 @@
 //   errors. Before an invalid (or short) download is recorded, the remote file is checked
 //   against its listing: one that changed meanwhile is still being written and is left for
 //   the next poll.
+// - Limits per poll (partners.X.sftp): at most maxAckEntries entries of ackDir are listed (read
+//   chunk by chunk, the rest stays unseen), at most maxAcksPerPoll files are read and at most
+//   maxAckBytesPerPoll bytes downloaded (the first file always: maxAckBytes caps it); what is
+//   over a limit waits for the next poll, logged once per poll.
+// - No local path is built from a remote name: a download goes to a folder of its own made
+//   with mkdtemp (so its file is new), the archived copy is always `ack.xml`.
 // - One bad ack never stops the others: each file has its own try/catch; only a dead
 //   connection ends the poll early (the rest waits for the next poll).
 // - At most one poll per partner at a time, across processes (daemon and `poll-acks` CLI):
@@ -30,7 +36,6 @@
 //   meets a batch cycle's lock).
 //
 // What an ack does is decided by decide.ts (pure) and carried out by apply.ts.
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Archive } from '../archive/archive.js';
@@ -46,12 +51,15 @@ import { SftpPool } from '../transport/pool.js';
 import { DownloadTooLargeError } from '../transport/errors.js';
 import type { RemoteEntry, SftpSession } from '../transport/session.js';
 import { sha256 } from '../util/sha256.js';
-import { applyAck, isKnownAck, knownUnchanged, type AckFileInput } from './apply.js';
+import { ACK_ARCHIVE_FILE, applyAck, isKnownAck, knownUnchanged, type AckFileInput } from './apply.js';
 import { ackParseOptions, parseAck } from './parse.js';
 import { errText } from '../util/err-text.js';
+import { PollBudget } from './budget.js';
+import { afterReadOf, isAckName, type AfterRead } from './names.js';
 
 export { applyAck, type AckAnswer, type AckContext, type AckFileInput, type ApplyOutcome } from './apply.js';
 export type { AckEffect } from './decide.js';
+export { afterReadOf, isAckName, type AfterRead } from './names.js';
 
 export interface PollAcksDeps {
   db: Db;
@@ -84,6 +92,8 @@ export interface PollAcksResult {
   pending?: number;
   /** new acks of a HELD or CANCELLED message, recorded only as an alert; absent when none */
   alerts?: number;
+  /** files over this poll's limits (maxAcksPerPoll, maxAckBytesPerPoll), left for the next poll; absent when none */
+  deferred?: number;
   /** files already in the ledger (applied earlier): nothing applied again; or left for the next poll because still being written */
   skipped: number;
   /** files that could not be handled (left on the server for the next poll), or whose delete/move failed */
@@ -102,25 +112,10 @@ export function emptyPollResult(): PollAcksResult {
   return { read: 0, applied: 0, duplicates: 0, superseded: 0, unmatched: 0, invalid: 0, skipped: 0, errors: 0 };
 }
 
-export type AfterRead = { kind: 'delete' } | { kind: 'keep' } | { kind: 'move'; dir: string };
-
-/** ackAfterRead of a partner; a relative move dir is relative to ackDir. */
-export function afterReadOf(sftp: Pick<PartnerConfig['sftp'], 'ackAfterRead' | 'ackDir'>): AfterRead {
-  const v = sftp.ackAfterRead;
-  if (v === 'keep') return { kind: 'keep' };
-  if (v.startsWith('move:')) {
-    const raw = v.slice('move:'.length).trim();
-    const dir = path.posix.normalize(raw.startsWith('/') ? raw : path.posix.join(sftp.ackDir, raw)).replace(/\/+$/, '') || '/';
-    return { kind: 'move', dir };
-  }
-  return { kind: 'delete' };
-}
-
-/** Which names in ackDir are acks: `*.xml`, no dotfiles, nothing ending in tempSuffix. */
-export function isAckName(name: string, tempSuffix: string): boolean {
-  if (!name || name.startsWith('.') || name.includes('/') || name.includes('\\')) return false;
-  if (tempSuffix && name.endsWith(tempSuffix)) return false;
-  return name.toLowerCase().endsWith('.xml');
+/** A partner's downloads in ack-work/: '@' is in no partner code, so no prefix of one partner's
+ * names starts another's (ACME and ACME-X). */
+function workPrefix(partner: string): string {
+  return `${partner}@`;
 }
 
 // ------------------------------------------------------------------------------ the poll
@@ -185,6 +180,7 @@ class Poll {
   private readonly after: AfterRead;
   private readonly workDir: string;
   private moveDirReady = false;
+  private readonly budget: PollBudget;
 
   constructor(
     private readonly deps: PollAcksDeps,
@@ -195,18 +191,24 @@ class Poll {
     this.ackDir = cfg.sftp.ackDir.replace(/\/+$/, '') || '/';
     this.after = afterReadOf(cfg.sftp);
     this.workDir = dataPaths(deps.config).ackWork;
+    this.budget = new PollBudget(cfg.sftp);
   }
 
   /** Creates the download folder and removes what a crashed poll of this partner left there. */
   prepareWorkDir(): void {
     fs.mkdirSync(this.workDir, { recursive: true, mode: 0o750 });
-    const prefix = `${this.deps.partner}--`;
-    for (const f of fs.readdirSync(this.workDir)) if (f.startsWith(prefix)) fs.rmSync(path.join(this.workDir, f), { force: true });
+    const prefix = workPrefix(this.deps.partner);
+    for (const f of fs.readdirSync(this.workDir)) if (f.startsWith(prefix)) fs.rmSync(path.join(this.workDir, f), { recursive: true, force: true });
   }
 
   async run(s: SftpSession): Promise<void> {
     const { partner } = this.deps;
-    const entries = (await s.list(this.ackDir))
+    const { maxAckEntries } = this.cfg.sftp;
+    const listing = await s.listCapped(this.ackDir, maxAckEntries);
+    if (listing.more) {
+      this.log.warn('ackDir holds more entries than maxAckEntries: only that many are looked at in this poll, the rest waits', { partner, ackDir: this.ackDir, maxAckEntries });
+    }
+    const entries = listing.entries
       .filter((e) => e.type === 'file' && isAckName(e.name, this.cfg.sftp.tempSuffix))
       .sort((a, b) => a.modifyTime - b.modifyTime || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (this.after.kind === 'move' && this.after.dir === this.ackDir) {
@@ -238,6 +240,12 @@ class Poll {
         if (s.closed) throw new Error(`connection lost after reading ${remotePath}: ${errText(err)}`);
       }
     }
+    const b = this.budget;
+    if (b.deferred) {
+      this.r.deferred = b.deferred;
+      const { maxAcksPerPoll, maxAckBytesPerPoll } = this.cfg.sftp;
+      this.log.info('ack poll limit reached: the rest waits for the next poll', { partner, deferred: b.deferred, readFiles: b.files, readBytes: b.bytes, maxAcksPerPoll, maxAckBytesPerPoll });
+    }
   }
 
   /** Reads and records one file; true when its outcome is committed (now or earlier) and ackAfterRead may run. */
@@ -251,11 +259,14 @@ class Poll {
       }
     }
 
+    if (!this.budget.take(e.size > max ? 0 : e.size)) return false;
     let input: AckFileInput | null = null;
     if (e.size > max) {
       input = { kind: 'too-large', remoteName: e.name, size: e.size, modifyTime: e.modifyTime, maxBytes: max };
     } else {
-      const tmp = path.join(this.workDir, `${partner}--${process.pid}-${randomUUID()}.xml`);
+      // a folder of its own (mkdtemp creates it exclusively, 0700): the file in it is new
+      const own = fs.mkdtempSync(path.join(this.workDir, `${workPrefix(partner)}${process.pid}-`));
+      const tmp = path.join(own, ACK_ARCHIVE_FILE);
       try {
         try {
           await s.download(remotePath, tmp, max);
@@ -263,12 +274,10 @@ class Poll {
           if (!(err instanceof DownloadTooLargeError)) throw err;
           input = { kind: 'too-large', remoteName: e.name, size: err.size, modifyTime: e.modifyTime, maxBytes: max };
         }
-        if (!input) {
-          const data = fs.readFileSync(tmp);
-          input = { kind: 'file', remoteName: e.name, data };
-        }
+        // at most maxAckBytes: the download stops past it
+        if (!input) input = { kind: 'file', remoteName: e.name, data: fs.readFileSync(tmp) };
       } finally {
-        fs.rmSync(tmp, { force: true });
+        fs.rmSync(own, { recursive: true, force: true });
       }
     }
     this.r.read++;

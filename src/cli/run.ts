@@ -5,6 +5,7 @@ import { startAckPollers, type AckPollers } from '../acks/scheduler.js';
 import { startSchedulers, type Schedulers } from '../batch/scheduler.js';
 import { isLoopback } from '../config/listen.js';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
+import { assertRunnable } from '../config/check.js';
 import { configChanges, nothingChanged, refusedKeys } from '../config/reload.js';
 import { startDaemon, type Daemon, type ServiceStarter } from '../daemon.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from '../log.js';
@@ -103,6 +104,7 @@ export async function reloadService(svc: RunningService, logger: Logger, file = 
   let next: Config;
   try {
     next = loadConfig(file);
+    assertRunnable(next);
   } catch (e) {
     const problems = e instanceof ConfigError ? e.problems : [errText(e)];
     for (const problem of problems) logger.error('reload: config problem', { config: file, problem });
@@ -148,6 +150,7 @@ function recordRules(svc: RunningService, next: Config, logger: Logger): void {
 }
 
 export async function run(config: Config): Promise<number> {
+  assertRunnable(config); // a ConfigError: exit 2 before anything starts (RestartPreventExitStatus=2)
   const logger = createLogger(config.log.level, config.log.format);
   // `on`, not `once`: under `npm start` the signal can arrive twice (the process group's and
   // npm's forward), and a second one must not hit Node's default handler mid-stop. Listening

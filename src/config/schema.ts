@@ -83,6 +83,10 @@ const sftpSchema = z
     connections: z.number().int().min(1).max(16).default(4),
     timeoutMs: z.number().int().min(1000).default(30000),
     maxAckBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+    // per ack poll (product.md 6, acks are untrusted): what is over a limit waits for the next poll
+    maxAckEntries: z.number().int().min(1).default(10_000),
+    maxAcksPerPoll: z.number().int().min(1).default(1_000),
+    maxAckBytesPerPoll: z.number().int().min(1024).default(256 * 1024 * 1024),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -150,6 +154,9 @@ export const configSchema = z
       })
       .strict()
       .default({ ...DEFAULT_NAMESPACES }),
+    // a site's own ack XSD and common-types XSD (relative to the config file); a namespaces
+    // override needs the matching one (load.ts checks that on the file as written)
+    schemas: z.object({ ack: nonEmpty.optional(), commontypes: nonEmpty.optional() }).strict().default({}),
     reversals: z.object({ requireKnownOriginal: z.boolean().default(true) }).strict().default({ requireKnownOriginal: true }),
     partners: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'partner codes are 1-20 letters, digits, . _ -'), partnerSchema),
     // product.md 9: retentionDays 0 keeps everything; legalHold suspends pruning

@@ -99,11 +99,23 @@ export function endpointFor(config: Config, partnerCode: string, opts: EmbeddedE
   return ep;
 }
 
+/** A key, password or passphrase file is small: a larger one is a wrong path (a device, a log). */
+const MAX_SECRET_BYTES = 1024 * 1024;
+
 function readSecret(key: string, file: string): Buffer {
   let data: Buffer;
   try {
-    data = fs.readFileSync(file);
+    const fd = fs.openSync(file, 'r');
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new EndpointError(`${key}: ${file} is not a regular file`);
+      if (st.size > MAX_SECRET_BYTES) throw new EndpointError(`${key}: ${file} is ${st.size} bytes, more than a secret file holds (${MAX_SECRET_BYTES})`);
+      data = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
+    if (e instanceof EndpointError) throw e;
     // the code (ENOENT, EACCES, ...) and the path only: never anything read
     throw new EndpointError(`${key}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'read error'})`);
   }

@@ -150,6 +150,15 @@ export class SftpSession {
   }
 
   /**
+   * At most `maxEntries` entries of a folder, in the server's order, read chunk by chunk (raw
+   * READDIR), so a folder holding a million names never sits in memory at once (acks are
+   * untrusted input, product.md 6); `more`: the folder holds more than that. No `.` and `..`.
+   */
+  listCapped(remoteDir: string, maxEntries: number): Promise<{ entries: RemoteEntry[]; more: boolean }> {
+    return this.exclusive(() => this.timed(`list ${remoteDir}`, (touch) => this.readdirCapped(remoteDir, maxEntries, touch)));
+  }
+
+  /**
    * Streams a remote file into `localFile` (created/truncated, 0600). Refuses a file whose size
    * exceeds `maxBytes` before reading, and aborts if more than `maxBytes` arrive anyway (the file
    * grew). On any failure the partial local file is removed. Returns the number of bytes.
@@ -314,6 +323,33 @@ export class SftpSession {
       if (e instanceof SftpError && e.code === 'ENOENT' && !(e instanceof SftpTimeoutError)) return null;
       throw e;
     }
+  }
+
+  private readdirCapped(dir: string, max: number, touch: () => void): Promise<{ entries: RemoteEntry[]; more: boolean }> {
+    const sftp = (this.client as unknown as ClientInternals).sftp;
+    if (!sftp) return Promise.reject(new SftpError(`${this.context}: list ${dir}: not connected`));
+    return new Promise((resolve, reject) => {
+      sftp.opendir(dir, (err, handle) => {
+        if (err) return reject(err);
+        const entries: RemoteEntry[] = [];
+        const finish = (fail: unknown, more: boolean): void => sftp.close(handle, () => (fail ? reject(fail) : resolve({ entries, more })));
+        const next = (): void =>
+          sftp.readdir(handle, (e, list) => {
+            touch();
+            // ssh2 ends a listing with a status error of code 1 (SSH_FX_EOF); an empty chunk ends it too
+            if (e) return (e as { code?: unknown }).code === 1 ? finish(null, false) : finish(e, false);
+            if (!list || list.length === 0) return finish(null, false);
+            for (const it of list) {
+              if (it.filename === '.' || it.filename === '..') continue;
+              if (entries.length >= max) return finish(null, true);
+              // as ssh2-sftp-client's list(): the type from the long name, the time in ms
+              entries.push({ name: it.filename, size: it.attrs.size, modifyTime: it.attrs.mtime * 1000, type: listType(it.longname.slice(0, 1)) });
+            }
+            next();
+          });
+        next();
+      });
+    });
   }
 
   private async mkdirpRaw(dir: string): Promise<void> {

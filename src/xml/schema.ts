@@ -91,3 +91,20 @@ export function validateDoc(schema: XsdSchema, doc: XmlDoc): XmlIssue[] {
   if (!(doc instanceof ParsedDoc)) throw new TypeError('validateDoc: doc must come from parseUntrusted');
   return validateWith(schema.validator, doc.document);
 }
+
+/**
+ * Compiles every XSD given (cached as loadSchema does), so that one that does not compile is a
+ * configuration problem at check-config and at start, not a failure at the first conversion.
+ * Returns one problem per file that does not compile, prefixed with the key naming it.
+ */
+export function compileSchemas(files: ReadonlyArray<{ key: string; file: string }>): string[] {
+  const problems: string[] = [];
+  for (const { key, file } of files) {
+    try {
+      loadSchema(file);
+    } catch (e) {
+      problems.push(`${key}: ${(e as Error).message}`);
+    }
+  }
+  return problems;
+}

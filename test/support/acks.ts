@@ -247,6 +247,8 @@ export interface AckEnvOptions {
   /** another port (e.g. one nobody listens on) */
   port?: number;
   timeoutMs?: number;
+  /** the per-poll limits of partners.X.sftp */
+  limits?: { maxAckEntries?: number; maxAcksPerPoll?: number; maxAckBytesPerPoll?: number };
 }
 
 export function makeAckEnv(sshd: TestSshd, opts: AckEnvOptions = {}): AckEnv {
@@ -276,7 +278,7 @@ partners:
       ackAfterRead: "${opts.ackAfterRead ?? 'delete'}"
       maxAckBytes: ${opts.maxAckBytes ?? 8192}
       timeoutMs: ${opts.timeoutMs ?? 10000}
-`,
+${Object.entries(opts.limits ?? {}).map(([k, v]) => `      ${k}: ${v}\n`).join('')}`,
   );
   const config = loadConfig(configPath);
   const db = openLedger(path.join(config.dataDir, 'ledger.sqlite'));
