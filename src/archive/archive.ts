@@ -17,6 +17,8 @@ export interface ArchiveInput {
   /** the content, or `from`: a local file to copy */
   data?: Buffer | string;
   from?: string;
+  /** an open descriptor, copied from position 0 */
+  fd?: number;
 }
 
 export interface ManifestFile {
@@ -73,7 +75,8 @@ export class Archive {
     const listed: ManifestFile[] = [];
     for (const f of files) {
       if (f.name.includes('/') || f.name === 'manifest.json' || f.name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(f.name)}`);
-      const data = f.data ?? fs.readFileSync(f.from!);
+      // stand-in: the streaming version replaces this at merge
+      const data = f.data ?? (f.fd !== undefined ? readAllFd(f.fd) : fs.readFileSync(f.from!));
       writeFileDurable(path.join(abs, f.name), data, { flag: 'w' });
       listed.push({ path: f.name, sha256: sha256(data), bytes: Buffer.byteLength(data) });
     }
@@ -141,6 +144,14 @@ export class Archive {
     for (const rel of walk(this.root)) if (!expected.has(rel)) problems.push(`appeared: ${rel} (in no manifest of the chain)`);
     return problems;
   }
+}
+
+// stand-in: the streaming version replaces this at merge
+function readAllFd(fd: number): Buffer {
+  const size = fs.fstatSync(fd).size;
+  const buf = Buffer.alloc(size);
+  for (let pos = 0; pos < size; ) pos += fs.readSync(fd, buf, pos, size - pos, pos) || size;
+  return buf;
 }
 
 function* walk(root: string, rel = ''): Generator<string> {
