@@ -58,9 +58,13 @@ export function openClaimed(c: ClaimedFile): { fd: number; st: fs.Stats } {
 function putBack(c: ClaimedFile, what: string): never {
   const back = path.join(c.inbound.path, c.name);
   let where = c.workPath;
-  if (!fs.existsSync(back)) {
-    fs.renameSync(c.workPath, back);
-    where = back;
+  try {
+    if (!fs.existsSync(back)) {
+      fs.renameSync(c.workPath, back);
+      where = back;
+    }
+  } catch {
+    // the drop folder is gone: it stays in work/, which recovery skips (not a regular file)
   }
   throw new NotAnInputError(`${c.name} is ${what}: never opened, left at ${where}`);
 }
