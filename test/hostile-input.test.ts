@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { archiveNameFor, isIgnoredName, judgeName, MAX_NAME_BYTES, showName } from '../src/intake/names.js';
+import { archiveNameFor, errorNameFor, isIgnoredName, judgeName, MAX_NAME_BYTES, showName } from '../src/intake/names.js';
 import { scanDropFolder } from '../src/intake/drop-scan.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
 import { BIN, DaemonProcess, filesUnder, producedFile, readLedger, REPO } from './support/daemon-process.js';
@@ -61,6 +61,10 @@ describe('input names: which entries intake may open', () => {
     expect(archiveNameFor('.hidden.txt')).to.equal('input-hidden.txt');
     expect(archiveNameFor('a.txt')).to.equal('a.txt');
     expect(archiveNameFor('manifest.json.error.json')).to.equal('manifest.json.error.json');
+    // error/ hides dotfiles and the reports from status: such inputs get a name it counts
+    expect(errorNameFor('x.error.json')).to.equal('x.error.json.input');
+    expect(errorNameFor('.x.error.txt')).to.equal('input-x.error.txt.input');
+    expect(errorNameFor('manifest.json')).to.equal('manifest.json');
   });
 });
 

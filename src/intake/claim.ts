@@ -6,13 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { dataPaths } from '../config/paths.js';
 import { inputError, type InputError } from '../flatfile/errors.js';
-import { clearIntakeAttempt, errorNameFor, reservedErrorNames } from '../ledger/intake-attempts.js';
+import { clearIntakeAttempt, recordErrorName, reservedErrorNames } from '../ledger/intake-attempts.js';
 import type { FileRow, FileState } from '../ledger/ledger.js';
 import { fsyncPath } from '../util/durable-file.js';
 import { sha256Fd } from '../util/sha256.js';
 import { notRegular } from './drop-scan.js';
 import type { ClaimedFile, IntakeDeps, IntakeOutcome } from './intake.js';
-import { archiveNameFor } from './names.js';
+import { archiveNameFor, errorNameFor } from './names.js';
 import { freeErrorName, rejectReason, writeErrorFile, type ErrorReport, type RejectReason } from './report.js';
 import type { FileHeader } from './translate.js';
 
@@ -73,7 +73,7 @@ function putBack(c: ClaimedFile, what: string): never {
 export async function beginClaim(deps: IntakeDeps, c: ClaimedFile, fd: number, st: fs.Stats): Promise<Claim> {
   const { ledger, logger } = deps;
   const startedAt = Date.now();
-  const { sha256, bytes } = await sha256Fd(fd);
+  const { sha256, bytes } = await sha256Fd(fd, deps.signal);
   let row = ledger.fileByWorkPath(c.workPath);
   if (row) for (const p of ledger.dropMessagesOfFile(row.id)) fs.rmSync(p, { force: true });
   const fileId =
@@ -127,7 +127,7 @@ export function rejectClaim(k: Claim, errors: InputError[], facts: FileFacts = {
   const reason: RejectReason = forced ?? (large ? 'too-large' : rejectReason(errors));
   const state: FileState = reason === 'duplicate' ? 'DUPLICATE' : 'FAILED';
   // the name is recorded before anything is written: a retry after a crash reuses it
-  const name = errorNameFor(ledger.db, c.workPath, () => freeErrorName(d.error, c.name, reservedErrorNames(ledger.db, c.workPath)));
+  const name = recordErrorName(ledger.db, c.workPath, () => freeErrorName(d.error, errorNameFor(c.name), reservedErrorNames(ledger.db, c.workPath)));
   const report: ErrorReport = {
     file: c.name,
     sha256: k.sha256,

@@ -70,3 +70,11 @@ export function archiveReserved(name: string): boolean {
 export function archiveNameFor(name: string): string {
   return archiveReserved(name) ? `input-${name.replace(/^\.+/, '').replace(/\//g, '_') || 'unnamed'}` : name;
 }
+
+/** The name an input is stored under in error/: its own, unless error/ would hide it (status
+ * counts neither dotfiles nor the `.error.txt` / `.error.json` reports as error files). */
+export function errorNameFor(name: string): string {
+  let n = name.startsWith('.') ? `input-${name.replace(/^\.+/, '') || 'unnamed'}` : name;
+  if (/\.error\.(txt|json)$/.test(n)) n = `${n}.input`;
+  return n;
+}

@@ -46,7 +46,8 @@ export function writeErrorFile(errorDir: string, source: ErrorSource, name: stri
   const target = path.join(errorDir, name);
   // the report first: an input in error/ without its report would be a mystery
   writeFileDurable(`${target}.error.txt`, report.errors.map((e) => formatInputError({ ...e, original: e.original ?? undefined })).join('\n') + '\n', { flag: 'w' });
-  const json = JSON.stringify({ ...report, file: name }, null, 2) + '\n';
+  // `file` is the name in error/; `droppedAs` the name it came under, when that differs
+  const json = JSON.stringify({ ...report, file: name, ...(name !== report.file ? { droppedAs: report.file } : {}) }, null, 2) + '\n';
   writeFileDurable(`${target}.error.json`, json, { flag: 'w' });
   if ('fd' in source) copyFdDurable(source.fd, target);
   fsyncPath(errorDir);

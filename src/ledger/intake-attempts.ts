@@ -46,7 +46,7 @@ export function failIntakeAttempt(db: Db, workPath: string, error: string): numb
 }
 
 /** The error/ name of this claimed file: the one recorded earlier, or `choose()`'s, recorded now. */
-export function errorNameFor(db: Db, workPath: string, choose: () => string): string {
+export function recordErrorName(db: Db, workPath: string, choose: () => string): string {
   const known = intakeAttempt(db, workPath)?.errorName;
   if (known) return known;
   const name = choose();
