@@ -93,7 +93,10 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     const row = ledger.fileByWorkPath(workPath);
     const inbound = config.inbound.find((i) => i.path === row?.inbound) ?? config.inbound[0]!;
     logger.warn('resuming a file left in work/ by an earlier run', { workPath });
-    await intake({ workPath, name: row?.name ?? nameFromWorkPath(workPath), inbound });
+    // each file on its own: one that cannot be resumed now never stops the others or the start
+    await intake({ workPath, name: row?.name ?? nameFromWorkPath(workPath), inbound }).catch((e) =>
+      logger.error('a file left in work/ could not be resumed; it stays there for the next start', { workPath, error: (e as Error).stack ?? String(e) }),
+    );
   }
 
   const watcher = new DropFolderWatcher({

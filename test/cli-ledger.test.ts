@@ -193,7 +193,7 @@ describe('ledger commands', function () {
       expect(r.code).to.equal(0);
       expect(r.out).to.have.length(1);
       const s = JSON.parse(r.out[0]!);
-      expect(Object.keys(s)).to.deep.equal(['files', 'messages', 'overdue', 'errorFiles', 'unmatchedAcks', 'invalidAcks', 'partners', 'reversalsBlocked']);
+      expect(Object.keys(s)).to.deep.equal(['files', 'messages', 'overdue', 'errorFiles', 'unmatchedAcks', 'invalidAcks', 'partners', 'reversalsBlocked', 'unsafeInputs']);
       expect(Object.keys(s.files)).to.deep.equal(FILE_STATES);
       expect(Object.keys(s.messages)).to.deep.equal(MESSAGE_STATES);
       expect(s.files).to.deep.equal({ RECEIVED: 1, CONVERTED: 2, FAILED: 2, DUPLICATE: 1 });

@@ -8,7 +8,7 @@ import { checkLines } from '../src/cli/status-check.js';
 const NOW = new Date('2026-12-02T12:00:00.000Z');
 
 function facts(over: Partial<HealthFacts> = {}): HealthFacts {
-  return { errorFiles: [], acks: [], rejected: [], overdue: [], reversals: [], paused: [], runs: [], disk: { path: '/var/lib/tlbridge', freeBytes: 50, totalBytes: 100 }, ...over };
+  return { errorFiles: [], acks: [], rejected: [], overdue: [], reversals: [], paused: [], runs: [], disk: { path: '/var/lib/tlbridge', freeBytes: 50, totalBytes: 100 }, unsafeInputs: [], ...over };
 }
 
 function run(over: Partial<RunFacts> = {}): RunFacts {
@@ -56,6 +56,20 @@ describe('health: decideHealth', () => {
     });
     expect(kinds(f)).to.deep.equal(['overdue ACME -', 'reversal-blocked ACME 5']);
     expect(decideHealth(f, NOW).problems[0]!.message).to.include('2 messages');
+  });
+
+  it('each drop-folder entry intake never opens is one unsafe-input problem, by its escaped name', () => {
+    const f = facts({
+      unsafeInputs: [
+        { folder: '/in', shown: 'pipe', reason: 'a FIFO (named pipe), not a regular file' },
+        { folder: '/in', shown: 'invoice\\u{202E}txt.exe', reason: 'its name contains an invisible format character (bidi or similar) (U+202E)' },
+      ],
+    });
+    expect(kinds(f)).to.deep.equal(['unsafe-input - pipe', 'unsafe-input - invoice\\u{202E}txt.exe']);
+    const h = decideHealth(f, NOW);
+    expect(h.healthy).to.equal(false);
+    expect(h.problems[0]!.message).to.include('/in').and.include('FIFO');
+    expect(checkLines(h)[2]).to.match(/^unsafe-input: \/in: invoice\\u\{202E\}txt\.exe is never opened/);
   });
 
   it('a failed last cycle or poll is a problem; an ok one is not', () => {

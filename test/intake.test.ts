@@ -3,7 +3,15 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { Archive } from '../src/archive/archive.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
+import { processClaimed, type ClaimedFile, type IntakeDeps } from '../src/intake/intake.js';
+import { openLedger, type Db } from '../src/ledger/db.js';
+import { intakeAttempt, startIntakeAttempt } from '../src/ledger/intake-attempts.js';
+import { Ledger } from '../src/ledger/ledger.js';
+import { moveMessage } from '../src/ledger/message-states.js';
 import { makeEnv, waitFor, type TestEnv } from './support/daemon-env.js';
 import { VALID_DIR } from './support/fixtures.js';
 
@@ -209,5 +217,215 @@ describe('reprocess (operator)', function () {
     expect(daemon.archive.verify()).to.deep.equal([]);
     const rows = daemon.db.prepare(`SELECT reprocess_of FROM files WHERE name = 'rev.txt' ORDER BY id`).all() as { reprocess_of: number | null }[];
     expect(rows[1]!.reprocess_of).to.equal(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Untrusted input (product.md 6), by direct calls of processClaimed on a real ledger, archive
+// and file system. Where an "unexpected error" is needed, an Archive whose add() throws for
+// chosen outcomes stands in for a bug: a real one cannot be produced once fixed.
+
+class FaultyArchive extends Archive {
+  /** throw on this many add() calls for these outcomes, with this error */
+  faults: { outcome: string; left: number; error: () => Error } | undefined;
+  override add<T = void>(...args: Parameters<Archive['add']>): { dir: string; manifestSha256: string; result: T } {
+    const f = this.faults;
+    if (f && args[3]?.outcome === f.outcome && f.left > 0) {
+      f.left--;
+      throw f.error();
+    }
+    return super.add(...args) as { dir: string; manifestSha256: string; result: T };
+  }
+}
+
+describe('intake of untrusted input (direct calls, real ledger and files)', function () {
+  this.timeout(60000);
+  let env: TestEnv;
+  let db: Db;
+  let ledger: Ledger;
+  let archive: FaultyArchive;
+  let deps: IntakeDeps;
+  let seq = 0;
+  let dataDir: string;
+
+  beforeEach(() => {
+    env = makeEnv({ extraYaml: 'maxInputBytes: 4096' });
+    dataDir = env.config.dataDir;
+    fs.mkdirSync(path.join(dataDir, 'work'), { recursive: true });
+    db = openLedger(path.join(dataDir, 'ledger.sqlite'));
+    ledger = new Ledger(db);
+    archive = new FaultyArchive(path.join(dataDir, 'archive'), db);
+    deps = { config: env.config, ledger, archive, logger: env.logger };
+  });
+  afterEach(() => {
+    db.close();
+    env.dispose();
+  });
+
+  /** a file as the watcher leaves it after the claim */
+  const claimed = (name: string, content: string | Buffer): ClaimedFile => {
+    const workPath = path.join(dataDir, 'work', `20261202T000000000Z-1-${++seq}--${name}`);
+    fs.writeFileSync(workPath, content);
+    return { workPath, name, inbound: env.config.inbound[0]! };
+  };
+  const errorDir = () => path.join(dataDir, 'error');
+  const report = (name: string) => JSON.parse(fs.readFileSync(path.join(errorDir(), `${name}.error.json`), 'utf8'));
+  const manifestOf = (fileId: number) => {
+    const row = db.prepare('SELECT archive_dir FROM files WHERE id = ?').get(fileId) as { archive_dir: string };
+    return JSON.parse(fs.readFileSync(path.join(dataDir, 'archive', row.archive_dir, 'manifest.json'), 'utf8'));
+  };
+
+  it('an unexpected error twice sends the file to error/ with reason internal and the error text; intake goes on', async () => {
+    archive.faults = { outcome: 'CONVERTED', left: 2, error: () => new TypeError('boom: a bug in intake') };
+    const c = claimed('good.txt', producedFile('INT-1'));
+    const out = await processClaimed(deps, c);
+    expect(out.state).to.equal('FAILED');
+    const r = report('good.txt');
+    expect(r.reason).to.equal('internal');
+    expect(r.errors[0].message).to.contain('boom: a bug in intake').and.contain('2 times');
+    expect(fs.readFileSync(path.join(errorDir(), 'good.txt'), 'utf8')).to.equal(producedFile('INT-1'));
+    expect(env.logs.filter((l) => l.msg === 'intake threw an unexpected error').map((l) => l.fields?.failures)).to.deep.equal([1, 2]);
+    expect(fs.readdirSync(path.join(dataDir, 'work'))).to.deep.equal([]);
+    expect(db.prepare('SELECT count(*) FROM intake_attempts').pluck().get()).to.equal(0);
+    expect((db.prepare(`SELECT count(*) AS n FROM messages`).get() as { n: number }).n).to.equal(0);
+    expect(archive.verify()).to.deep.equal([]);
+    // the next file is converted as usual
+    expect((await processClaimed(deps, claimed('next.txt', producedFile('INT-2')))).state).to.equal('CONVERTED');
+  });
+
+  it('a kill does not count against a file (only caught exceptions do); one failure is retried at once', async () => {
+    const c = claimed('killed.txt', producedFile('KILL-1'));
+    // two attempts that started and never ended: the process was killed during them
+    startIntakeAttempt(db, c.workPath);
+    startIntakeAttempt(db, c.workPath);
+    archive.faults = { outcome: 'CONVERTED', left: 1, error: () => new RangeError('once') };
+    const out = await processClaimed(deps, c);
+    expect(out.state).to.equal('CONVERTED');
+    expect(env.logs.filter((l) => l.msg === 'intake threw an unexpected error').map((l) => [l.fields?.attempt, l.fields?.failures])).to.deep.equal([[3, 1]]);
+  });
+
+  it('the machine failing (a full disk) is no failure of the file: it stays in work/, uncounted', async () => {
+    const c = claimed('full.txt', producedFile('FULL-1'));
+    archive.faults = { outcome: 'CONVERTED', left: 5, error: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) };
+    let thrown: unknown;
+    await processClaimed(deps, c).catch((e) => (thrown = e));
+    expect((thrown as NodeJS.ErrnoException).code).to.equal('ENOSPC');
+    expect(intakeAttempt(db, c.workPath)).to.include({ started: 1, failed: 0 });
+    expect(fs.existsSync(c.workPath)).to.equal(true);
+    archive.faults = undefined;
+    expect((await processClaimed(deps, c)).state).to.equal('CONVERTED');
+  });
+
+  it('a crash between the error/ reports and their commit never writes the report twice (no name.1)', async () => {
+    const bad = producedFile('BAD-1').replace('1.5|EA', '1,5|EA');
+    const c = claimed('bad.txt', bad);
+    // the reports are written, then the commit fails the way a crash would leave it
+    archive.faults = { outcome: 'FAILED', left: 1, error: () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) };
+    await processClaimed(deps, c).catch(() => undefined);
+    expect(fs.readdirSync(errorDir()).sort()).to.deep.equal(['bad.txt', 'bad.txt.error.json', 'bad.txt.error.txt']);
+    const out = await processClaimed(deps, c);
+    expect(out.state).to.equal('FAILED');
+    expect(fs.readdirSync(errorDir()).sort()).to.deep.equal(['bad.txt', 'bad.txt.error.json', 'bad.txt.error.txt']);
+    expect(db.prepare('SELECT error_path FROM files WHERE id = ?').pluck().get(out.fileId)).to.equal(path.join(errorDir(), 'bad.txt'));
+    // another file of the same name still gets its own name
+    await processClaimed(deps, claimed('bad.txt', bad.replace('BAD-1', 'BAD-2')));
+    expect(fs.readdirSync(errorDir()).filter((n) => !n.includes('.error.'))).to.deep.equal(['bad.txt', 'bad.txt.1']);
+    expect(archive.verify()).to.deep.equal([]);
+  });
+
+  it('a name the archive uses itself (manifest.json) is converted and stored under another name, the original kept', async () => {
+    const out = await processClaimed(deps, claimed('manifest.json', producedFile('MAN-1')));
+    expect(out.state).to.equal('CONVERTED');
+    const m = manifestOf(out.fileId);
+    expect(m).to.include({ file: 'manifest.json', storedAs: 'input-manifest.json' });
+    expect(m.files.map((f: { path: string }) => f.path)).to.deep.equal(['input-manifest.json']);
+    // and a failing one: error/ keeps its name, the archive the other one
+    const bad = await processClaimed(deps, claimed('manifest.json', 'not a flat file\n'));
+    expect(bad.state).to.equal('FAILED');
+    expect(fs.existsSync(path.join(errorDir(), 'manifest.json'))).to.equal(true);
+    expect(manifestOf(bad.fileId).files.map((f: { path: string }) => f.path)).to.deep.equal(['input-manifest.json', 'input-manifest.json.error.json']);
+    expect(archive.verify()).to.deep.equal([]);
+  });
+
+  for (const code of ['constructor', '__proto__', 'toString', 'hasOwnProperty'])
+    it(`an HDR partner code ${code} is no configured partner: FAILED with a report`, async () => {
+      const out = await processClaimed(deps, claimed(`${code}.txt`, producedFile('P-1').replace('|ACME-PHARMA|', `|${code}|`)));
+      expect(out.state).to.equal('FAILED');
+      expect(report(`${code}.txt`).errors[0]).to.include({ line: 1, field: 'PARTNER', value: code });
+      expect(report(`${code}.txt`).errors[0].message).to.match(/^is not a configured partner/);
+    });
+
+  it('a file with more than one hard link is FAILED with a report, read from the claimed descriptor', async () => {
+    const c = claimed('linked.txt', producedFile('LINK-1'));
+    fs.linkSync(c.workPath, path.join(env.dir, 'other-name.txt'));
+    const out = await processClaimed(deps, c);
+    expect(out.state).to.equal('FAILED');
+    expect(report('linked.txt')).to.include({ reason: 'invalid' });
+    expect(report('linked.txt').errors[0].message).to.contain('2 hard links');
+    expect(fs.readFileSync(path.join(errorDir(), 'linked.txt'), 'utf8')).to.equal(producedFile('LINK-1'));
+  });
+
+  it('a file over maxInputBytes is FAILED unread (too-large): hashed, moved to error/, not archived', async () => {
+    const big = Buffer.alloc(5000, 'x');
+    const out = await processClaimed(deps, claimed('big.txt', big));
+    expect(out.state).to.equal('FAILED');
+    const r = report('big.txt');
+    expect(r).to.include({ reason: 'too-large', archived: false, sha256: createHash('sha256').update(big).digest('hex') });
+    expect(r.errors[0].message).to.contain('over maxInputBytes (4096)');
+    expect(fs.readFileSync(path.join(errorDir(), 'big.txt')).equals(big)).to.equal(true);
+    const m = manifestOf(out.fileId);
+    expect(m).to.include({ reason: 'too-large', archived: false, bytes: 5000 });
+    expect(m.files.map((f: { path: string }) => f.path)).to.deep.equal(['big.txt.error.json']);
+    expect(fs.readdirSync(path.join(dataDir, 'work'))).to.deep.equal([]);
+    expect(archive.verify()).to.deep.equal([]);
+  });
+
+  it('a crash after a too-large outcome committed but before the move: the next attempt moves it, nothing lost', async () => {
+    const c = claimed('big2.txt', Buffer.alloc(5000, 'y'));
+    const out = await processClaimed(deps, c);
+    // undo the move, as if the process died right after the commit
+    fs.renameSync(path.join(errorDir(), 'big2.txt'), c.workPath);
+    db.prepare('UPDATE files SET work_path = ? WHERE id = ?').run(c.workPath, out.fileId);
+    expect((await processClaimed(deps, c)).state).to.equal('FAILED');
+    expect(fs.statSync(path.join(errorDir(), 'big2.txt')).size).to.equal(5000);
+    expect(fs.existsSync(c.workPath)).to.equal(false);
+  });
+
+  it('a claimed path that turned into a FIFO is never opened for reading and is put back', async () => {
+    const workPath = path.join(dataDir, 'work', '20261202T000000000Z-1-99--pipe.txt');
+    fs.mkdirSync(env.inbound, { recursive: true });
+    execFileSync('mkfifo', [workPath]);
+    let thrown: unknown;
+    await processClaimed(deps, { workPath, name: 'pipe.txt', inbound: env.config.inbound[0]! }).catch((e) => (thrown = e));
+    expect((thrown as Error).name).to.equal('NotAnInputError');
+    expect(fs.lstatSync(path.join(env.inbound, 'pipe.txt')).isFIFO()).to.equal(true);
+    expect(intakeAttempt(db, workPath)?.failed ?? 0).to.equal(0);
+  });
+
+  it('a byte-identical re-drop of a file whose messages were all CANCELLED (or REJECTED) is converted anew', async () => {
+    const text = producedFile('CAN-1');
+    const first = await processClaimed(deps, claimed('can.txt', text));
+    const id = db.prepare('SELECT id FROM messages WHERE file_id = ?').pluck().get(first.fileId) as number;
+    // while its message is live, the same bytes are a duplicate
+    expect((await processClaimed(deps, claimed('can-again.txt', text))).state).to.equal('DUPLICATE');
+    moveMessage(db, id, 'STAGED', 'CANCELLED');
+    const again = await processClaimed(deps, claimed('can-third.txt', text));
+    expect(again.state).to.equal('CONVERTED');
+    const fcns = db.prepare(`SELECT fcn FROM messages WHERE reference_doc = 'CAN-1' ORDER BY id`).pluck().all();
+    expect(fcns).to.have.length(2);
+    expect(new Set(fcns).size).to.equal(2);
+  });
+
+  it('reversals: a HELD original is known, a CANCELLED one counts as never sent', async () => {
+    const orig = await processClaimed(deps, claimed('orig.txt', PRODUCED));
+    const ids = db.prepare('SELECT id FROM messages WHERE file_id = ? ORDER BY id').pluck().all(orig.fileId) as number[];
+    for (const id of ids) moveMessage(db, id, 'STAGED', 'HELD');
+    expect((await processClaimed(deps, claimed('rev.txt', PRODUCED_REV))).state).to.equal('CONVERTED');
+    for (const id of ids) moveMessage(db, id, 'HELD', 'CANCELLED');
+    const again = PRODUCED_REV.toString('utf8').replace(/^DOC\|([^|]+)/gm, 'DOC|$1Y');
+    const out = await processClaimed(deps, claimed('rev2.txt', again));
+    expect(out.state).to.equal('FAILED');
+    expect(report('rev2.txt').errors.map((e: { field: string }) => e.field)).to.include('ORIGINAL_REFERENCE_DOC_NO');
+    expect(report('rev2.txt').errors[0].message).to.contain('unknown, rejected or cancelled');
   });
 });

@@ -46,6 +46,8 @@ export function status(config: Config, opts: { json: boolean }, io: Io): number 
       for (const b of blocked) io.out(`  ${b.fcn} (id ${b.id}) ${b.partner} ${b.messageType} reverses ${b.originalRef} (${b.originalState})`);
     }
     if (s.errorFiles) io.out(`\n${s.errorFiles} input file(s) in ${dataPaths(config).error}: see the .error.txt beside each`);
+    if (s.unsafeInputs)
+      io.out(`\n${s.unsafeInputs} drop-folder entr${s.unsafeInputs === 1 ? 'y is' : 'ies are'} never opened (not a regular file, or an unsafe name): see \`tlbridge status --check\``);
     return EXIT.OK;
   } finally {
     db.close();

@@ -145,6 +145,8 @@ export const configSchema = z
     inbound: z.array(inboundSchema).min(1),
     rescanSeconds: z.number().int().min(1).default(60),
     maxLineBytes: z.number().int().min(256).default(65536),
+    // product.md 6: a larger input is FAILED unread (reason too-large), hashed but not archived
+    maxInputBytes: z.number().int().min(1).default(314572800),
     layouts: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'layout names are letters, digits, . _ -'), layoutSchema).default({}),
     messageTypes: z.partialRecord(z.enum(MESSAGE_TYPE_NAMES), messageTypeOverride).default({}),
     namespaces: z

@@ -36,16 +36,24 @@ function decode(bytes: Buffer, encoding: Encoding, line: number): RawLine | Inpu
   const bad = CONTROL.exec(text);
   if (bad) {
     const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');
+    if (code === '0d') return inputError(line, null, null, `contains a CR (0x0d) inside the line at column ${bad.index + 1}: lines must end in LF or CR LF (CR-only line ends?)`);
     return inputError(line, null, null, `contains the control character 0x${code} at column ${bad.index + 1} (binary data?)`);
   }
   return { line, text };
 }
 
+/** A file by path, or an open descriptor (read from position 0 and left open: intake reads
+ * the one descriptor it opened after the claim, product.md 6). */
+export type LineSource = string | { fd: number };
+
 /** Yields the lines of a file in batches (one per read chunk) to keep per-line overhead low.
  * A line longer than maxLineBytes is reported as an error and skipped, never buffered.
  * `onBytes` hears the size of each chunk read (progress). */
-export async function* readLines(file: string, encoding: Encoding, maxLineBytes: number, onBytes?: (n: number) => void): AsyncGenerator<LineItem[]> {
-  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+export async function* readLines(file: LineSource, encoding: Encoding, maxLineBytes: number, onBytes?: (n: number) => void): AsyncGenerator<LineItem[]> {
+  const stream =
+    typeof file === 'string'
+      ? createReadStream(file, { highWaterMark: 1 << 20 })
+      : createReadStream('', { fd: file.fd, start: 0, autoClose: false, highWaterMark: 1 << 20 });
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let overlong = false;

@@ -19,6 +19,10 @@ export function fromMilli(v: bigint): string {
   return f ? `${i}.${f}` : `${i}`;
 }
 
+/** An earlier message in one of these states blocks nothing: REJECTED by the partner or
+ * CANCELLED by an operator, it was never (validly) sent (messages.md 1.5). A HELD one is known. */
+const NEVER_SENT = new Set(['REJECTED', 'CANCELLED']);
+
 export function historyRules(ledger: Ledger, config: Config): (m: MappedMessage, h: FileHeader, bodyHash: string) => InputError[] {
   // reversals earlier in the same file count against the same original line
   const inFile = new Map<string, bigint>();
@@ -27,7 +31,7 @@ export function historyRules(ledger: Ledger, config: Config): (m: MappedMessage,
     const k = m.keys;
     if (m.type === 'WORK_ORDER_MILESTONES') {
       const last = ledger.lastMilestones(h.partner, k.workOrderNumber);
-      if (last && last.body_hash === bodyHash && last.state !== 'REJECTED')
+      if (last && last.body_hash === bodyHash && !NEVER_SENT.has(last.state))
         return [
           {
             ...inputError(m.line, 'WORK_ORDER', k.workOrderNumber, `repeats the last update staged for this work order unchanged (file ${last.file}, received ${last.received_at}, FileControlNumber ${last.fcn})`),
@@ -52,7 +56,7 @@ export function historyRules(ledger: Ledger, config: Config): (m: MappedMessage,
     if (!original) {
       if (config.reversals.requireKnownOriginal)
         errors.push({
-          ...inputError(m.line, 'ORIGINAL_REFERENCE_DOC_NO', origRef, `points at no ${info.reverses} document sent to ${h.partner} (unknown or rejected); set reversals.requireKnownOriginal: false for originals sent before tlbridge`),
+          ...inputError(m.line, 'ORIGINAL_REFERENCE_DOC_NO', origRef, `points at no ${info.reverses} document sent to ${h.partner} (unknown, rejected or cancelled); set reversals.requireKnownOriginal: false for originals sent before tlbridge`),
           kind: 'rule',
         });
       return errors;

@@ -1,19 +1,23 @@
-// Intake of one claimed file (product.md 1 and 5): translate it, apply the rules with
+// Intake of one claimed file (product.md 1, 5 and 6): translate it, apply the rules with
 // history, stage its messages (all or none), archive what was received, or put it into
-// error/ with its report. The work/ copy is removed only once the outcome is committed.
+// error/ with its report. The work/ copy is removed only once the outcome is committed
+// (claim.ts). Whatever the file holds, it ends with an outcome: an exception thrown twice
+// sends it to error/ with reason internal instead of stopping intake.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Archive } from '../archive/archive.js';
 import type { Config, InboundConfig } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
 import { inputError, type InputError } from '../flatfile/errors.js';
+import { failIntakeAttempt, startIntakeAttempt } from '../ledger/intake-attempts.js';
 import { FcnAllocator, type Ledger, type NewMessage } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import { writeFileDurable } from '../util/durable-file.js';
-import { sha256 as sha256Of, sha256File } from '../util/sha256.js';
+import { errText } from '../util/err-text.js';
+import { sha256 as sha256Of } from '../util/sha256.js';
+import { beginClaim, convertClaim, factsOf, finishLeftover, NotAnInputError, openClaimed, rejectClaim, wholeFileProblems } from './claim.js';
 import { historyRules } from './history-rules.js';
-import { rejectReason, writeErrorFile } from './report.js';
-import { translateFile, type FileHeader, type TranslatedMessage } from './translate.js';
+import { translateFile, type TranslatedMessage } from './translate.js';
 
 export interface IntakeDeps {
   config: Config;
@@ -43,42 +47,80 @@ export interface IntakeOutcome {
 }
 
 const INSERT_CHUNK = 500;
+/** A file whose intake throws this many times goes to error/ with reason internal (product.md 6). */
+export const MAX_INTAKE_FAILURES = 2;
 
+// Failures of the machine, not of the file: a full disk or a busy ledger must not send a good
+// file to error/. They leave the file in work/ for the next start, uncounted.
+const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'SQLITE_FULL', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_READONLY']);
+
+/** Whether an exception counts against the file: not a stop, not the machine's fault. */
+export function countsAsFailure(e: unknown): boolean {
+  if (!(e instanceof Error)) return true;
+  if (e.name === 'AbortError' || e instanceof NotAnInputError) return false;
+  const code = String((e as NodeJS.ErrnoException).code ?? '');
+  return !(ENVIRONMENT_CODES.has(code) || code.startsWith('SQLITE_IOERR'));
+}
+
+/** Intake of one claimed file, whatever it holds: it ends CONVERTED, FAILED or DUPLICATE. Each
+ * attempt is committed before it starts and an exception is counted against the file (a kill
+ * is not); after MAX_INTAKE_FAILURES the file goes to error/ with reason internal. Throws only
+ * for a stop (AbortError), the machine's own failures, an entry that is no regular file
+ * (NotAnInputError, put back where it was), or when even the internal path fails. */
 export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<IntakeOutcome> {
-  const { config, ledger, archive, logger } = deps;
-  const started = Date.now();
-  const d = dataPaths(config);
-  const { sha256, bytes } = await sha256File(c.workPath);
-
-  // A file found in work/ after a crash already has its row: start it over cleanly.
-  let row = ledger.fileByWorkPath(c.workPath);
-  if (row && row.state !== 'RECEIVED') {
-    fs.rmSync(c.workPath, { force: true }); // its outcome is committed; only the unlink was lost
-    ledger.clearWorkPath(row.id);
-    return { fileId: row.id, state: row.state, messages: row.messages, errors: [] };
+  const db = deps.ledger.db;
+  for (;;) {
+    const attempt = startIntakeAttempt(db, c.workPath);
+    if (attempt.failed >= MAX_INTAKE_FAILURES) return intakeInternal(deps, c, attempt.lastError ?? 'unknown error');
+    try {
+      return await intakeOnce(deps, c);
+    } catch (e) {
+      if (!countsAsFailure(e)) throw e;
+      const failed = failIntakeAttempt(db, c.workPath, errText(e));
+      deps.logger.error('intake threw an unexpected error', { file: c.name, workPath: c.workPath, attempt: attempt.started, failures: failed, error: (e as Error).stack ?? String(e) });
+    }
   }
-  if (row) for (const p of ledger.dropMessagesOfFile(row.id)) fs.rmSync(p, { force: true });
-  const fileId =
-    row?.id ??
-    ledger.insertFile({ name: c.name, inbound: c.inbound.path, layout: c.inbound.layout.name, sha256, bytes, workPath: c.workPath, reprocessOf: c.reprocessOf });
-  row = ledger.file(fileId)!;
-  const log = { file: c.name, fileId, sha256 };
-  logger.info('file received', { ...log, bytes, inbound: c.inbound.path });
+}
 
-  let header: FileHeader | undefined;
-  let errors: InputError[];
-  let count = 0;
-  const earlier = c.force ? undefined : ledger.convertedFileWithSha(sha256, fileId);
-  if (earlier) {
-    const fcn = ledger.firstFcnOfFile(earlier.id) ?? '';
-    errors = [
-      {
-        ...inputError(null, null, null, `has the same content as ${earlier.name}, received ${earlier.received_at} and already converted`),
-        kind: 'duplicate',
-        original: { file: earlier.name, receivedAt: earlier.received_at, fileControlNumber: fcn },
-      },
-    ];
-  } else {
+async function withOpen<T>(c: ClaimedFile, fn: (fd: number, st: fs.Stats) => Promise<T>): Promise<T> {
+  const { fd, st } = openClaimed(c);
+  try {
+    return await fn(fd, st);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function intakeInternal(deps: IntakeDeps, c: ClaimedFile, lastError: string): Promise<IntakeOutcome> {
+  const row = deps.ledger.fileByWorkPath(c.workPath);
+  if (row && row.state !== 'RECEIVED') return finishLeftover(deps, c, row);
+  return withOpen(c, async (fd, st) => {
+    const k = await beginClaim(deps, c, fd, st);
+    const e = inputError(null, null, null, `could not be converted: intake failed ${MAX_INTAKE_FAILURES} times with an unexpected error: ${lastError}`);
+    return rejectClaim(k, [e], {}, 'internal');
+  });
+}
+
+async function intakeOnce(deps: IntakeDeps, c: ClaimedFile): Promise<IntakeOutcome> {
+  const { config, ledger } = deps;
+  const d = dataPaths(config);
+  // A file found in work/ after a crash already has its row: its outcome may be committed
+  const done = ledger.fileByWorkPath(c.workPath);
+  if (done && done.state !== 'RECEIVED') return finishLeftover(deps, c, done);
+  return withOpen(c, async (fd, st) => {
+    const k = await beginClaim(deps, c, fd, st);
+    const fileId = k.row.id;
+    const whole = wholeFileProblems(k);
+    if (whole.length) return rejectClaim(k, whole);
+    const earlier = c.force ? undefined : ledger.convertedFileWithSha(k.sha256, fileId);
+    if (earlier)
+      return rejectClaim(k, [
+        {
+          ...inputError(null, null, null, `has the same content as ${earlier.name}, received ${earlier.received_at} and already converted`),
+          kind: 'duplicate',
+          original: { file: earlier.name, receivedAt: earlier.received_at, fileControlNumber: earlier.fcn },
+        },
+      ]);
     const allocator = new FcnAllocator(ledger, config.sender.controlNumberPrefix);
     const rules = historyRules(ledger, config);
     let pending: NewMessage[] = [];
@@ -88,90 +130,54 @@ export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<
     const undo = (): void => {
       for (const p of [...ledger.dropMessagesOfFile(fileId), ...written]) fs.rmSync(p, { force: true });
     };
-    const result = await translateFile(c.workPath, {
-      signal: deps.signal,
-      config,
-      layout: c.inbound.layout,
-      fixed: { messageType: c.inbound.messageType, partner: c.inbound.partner },
-      allocate: () => allocator.allocate(),
-      check: (m, h, hash) => rules(m, h, hash).filter((e) => !(c.force && e.kind === 'duplicate')),
-      onMessage: (m: TranslatedMessage) => {
-        const dir = path.join(d.outbox, m.partner);
-        fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-        const xmlPath = path.join(dir, `${m.fileControlNumber}.xml`);
-        written.push(xmlPath);
-        try {
-          writeFileDurable(xmlPath, m.xml);
-        } catch (e) {
-          throw Object.assign(new Error(`cannot write the outbox file ${xmlPath}: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code });
-        }
-        pending.push({
-          fileId,
-          partner: m.partner,
-          messageType: m.info.name,
-          typeCode: m.info.code,
-          fcn: m.fileControlNumber,
-          keys: m.mapped.keys,
-          bodyHash: m.bodyHash,
-          sourceLine: m.mapped.line,
-          xmlPath,
-          xmlSha256: sha256Of(m.xml),
-          bytes: Buffer.byteLength(m.xml),
-        });
-        if (pending.length >= INSERT_CHUNK) {
-          ledger.insertMessages(pending);
-          pending = [];
-        }
+    const result = await translateFile(
+      { fd },
+      {
+        signal: deps.signal,
+        config,
+        layout: c.inbound.layout,
+        fixed: { messageType: c.inbound.messageType, partner: c.inbound.partner },
+        allocate: () => allocator.allocate(),
+        check: (m, h, hash) => rules(m, h, hash).filter((e) => !(c.force && e.kind === 'duplicate')),
+        onMessage: (m: TranslatedMessage) => {
+          const dir = path.join(d.outbox, m.partner);
+          fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+          const xmlPath = path.join(dir, `${m.fileControlNumber}.xml`);
+          written.push(xmlPath);
+          try {
+            writeFileDurable(xmlPath, m.xml);
+          } catch (e) {
+            throw Object.assign(new Error(`cannot write the outbox file ${xmlPath}: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code });
+          }
+          pending.push({
+            fileId,
+            partner: m.partner,
+            messageType: m.info.name,
+            typeCode: m.info.code,
+            fcn: m.fileControlNumber,
+            keys: m.mapped.keys,
+            bodyHash: m.bodyHash,
+            sourceLine: m.mapped.line,
+            xmlPath,
+            xmlSha256: sha256Of(m.xml),
+            bytes: Buffer.byteLength(m.xml),
+          });
+          if (pending.length >= INSERT_CHUNK) {
+            ledger.insertMessages(pending);
+            pending = [];
+          }
+        },
       },
-    }).catch((e: unknown) => {
+    ).catch((e: unknown) => {
       undo();
       throw e;
     });
     ledger.insertMessages(pending);
     allocator.release();
-    header = result.header;
-    errors = result.errors;
-    count = result.messages;
-  }
-
-  const facts = {
-    messageType: header?.messageType,
-    partner: header?.partner,
-    erpFileId: header?.erpFileId,
-    erpCreated: header?.created,
-  };
-  if (errors.length) {
-    for (const p of ledger.dropMessagesOfFile(fileId)) fs.rmSync(p, { force: true });
-    const reason = rejectReason(errors);
-    const state = reason === 'duplicate' ? 'DUPLICATE' : 'FAILED';
-    const report = {
-      file: c.name,
-      sha256,
-      receivedAt: row.received_at,
-      reason,
-      errors: errors.map((e) => ({ line: e.line, field: e.field, value: e.value, message: e.message, original: e.original ?? null })),
-    };
-    const errorPath = writeErrorFile(d.error, c.workPath, c.name, report);
-    archive.add(
-      'intake',
-      String(fileId),
-      [{ name: path.basename(errorPath), from: c.workPath }, { name: `${path.basename(errorPath)}.error.json`, from: `${errorPath}.error.json` }],
-      { fileId, file: c.name, sha256, outcome: state, reason, ...facts },
-      (dir) => ledger.finishFile(fileId, state, { ...facts, errorPath, archiveDir: dir, detail: `${errors.length} problem(s), reason ${reason}` }),
-    );
-    fs.rmSync(c.workPath, { force: true });
-    ledger.clearWorkPath(fileId);
-    logger.warn(`file ${state === 'DUPLICATE' ? 'is a duplicate' : 'failed'}`, { ...log, state, reason, problems: errors.length, errorPath, durationMs: Date.now() - started });
-    return { fileId, state, messages: 0, errors };
-  }
-
-  archive.add('intake', String(fileId), [{ name: c.name, from: c.workPath }], { fileId, file: c.name, sha256, outcome: 'CONVERTED', messages: count, ...facts }, (dir) =>
-    ledger.finishFile(fileId, 'CONVERTED', { ...facts, messages: count, archiveDir: dir, detail: `${count} message(s) staged` }),
-  );
-  fs.rmSync(c.workPath, { force: true });
-  ledger.clearWorkPath(fileId);
-  logger.info('file converted', { ...log, state: 'CONVERTED', messages: count, messageType: facts.messageType, partner: facts.partner, durationMs: Date.now() - started });
-  return { fileId, state: 'CONVERTED', messages: count, errors: [] };
+    const facts = factsOf(result.header);
+    if (result.errors.length) return rejectClaim(k, result.errors, facts);
+    return convertClaim(k, result.messages, facts);
+  });
 }
 
 /** After a crash: outbox files of conversions that never committed have no ledger row. */

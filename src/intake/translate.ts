@@ -7,10 +7,11 @@ import type { Config } from '../config/load.js';
 import { ErrorList, inputError, type InputError } from '../flatfile/errors.js';
 import { FieldReader } from '../flatfile/fields.js';
 import type { Layout } from '../flatfile/layout.js';
-import { isInputError, readLines } from '../flatfile/lines.js';
+import { isInputError, readLines, type LineSource } from '../flatfile/lines.js';
 import { parseRecord, type FlatRecord } from '../flatfile/records.js';
 import { MESSAGE_MODULES } from '../messages/index.js';
-import { isMessageTypeName, type MessageTypeInfo, type MessageTypeName } from '../messages/registry.js';
+import { messageTypeNamed, type MessageTypeInfo, type MessageTypeName } from '../messages/registry.js';
+import { own } from '../util/own.js';
 import type { MappedMessage, MessageModule, RecordGroup } from '../messages/types.js';
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
 import { loadSchema } from '../xml/schema.js';
@@ -68,7 +69,7 @@ export interface TranslateResult {
   errors: InputError[];
 }
 
-export async function translateFile(file: string, opts: TranslateOptions): Promise<TranslateResult> {
+export async function translateFile(file: LineSource, opts: TranslateOptions): Promise<TranslateResult> {
   const { config, layout } = opts;
   const errors = new ErrorList();
   const times = envelopeTimes(opts.now ?? new Date());
@@ -185,7 +186,7 @@ export async function translateFile(file: string, opts: TranslateOptions): Promi
         if (header) {
           module = MESSAGE_MODULES[header.messageType];
           info = config.messageTypes[header.messageType];
-          const p = config.partners[header.partner]!;
+          const p = own(config.partners, header.partner)!;
           envelopeBase = { senderId: config.sender.id, receiverId: p.receiverId, usage: p.usage, ...times };
         }
         continue;
@@ -240,7 +241,7 @@ function readHeader(rec: FlatRecord, opts: TranslateOptions, errors: ErrorList):
   const typeRaw = r.text('MESSAGE_TYPE', { required: !opts.fixed?.messageType });
   if (typeRaw !== undefined) {
     // the HDR may name the built-in type or the site's configured code for it
-    const named = isMessageTypeName(typeRaw) ? typeRaw : Object.values(config.messageTypes).find((t) => t.code === typeRaw)?.name;
+    const named = messageTypeNamed(config.messageTypes, typeRaw);
     if (!named) {
       r.fail('MESSAGE_TYPE', typeRaw, 'is not a message type this product sends');
       messageType = undefined;
@@ -251,7 +252,7 @@ function readHeader(rec: FlatRecord, opts: TranslateOptions, errors: ErrorList):
   let partner: string | undefined = opts.fixed?.partner;
   const partnerRaw = r.text('PARTNER', { required: !opts.fixed?.partner, max: 20 });
   if (partnerRaw !== undefined) {
-    if (!config.partners[partnerRaw]) {
+    if (!own(config.partners, partnerRaw)) {
       r.fail('PARTNER', partnerRaw, `is not a configured partner (${Object.keys(config.partners).join(', ')})`);
       partner = undefined;
     } else if (opts.fixed?.partner && opts.fixed.partner !== partnerRaw) {
@@ -265,7 +266,7 @@ function readHeader(rec: FlatRecord, opts: TranslateOptions, errors: ErrorList):
 }
 
 function partnerDefaults(config: Config, partner: string) {
-  const d = config.partners[partner]!.defaults;
+  const d = own(config.partners, partner)!.defaults;
   return {
     ...(d.customerNumber ? { customerNumber: d.customerNumber } : {}),
     ...(d.supplierNumber ? { supplierNumber: d.supplierNumber } : {}),

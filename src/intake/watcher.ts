@@ -7,18 +7,11 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { InboundConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
+import { NotAnInputError } from './claim.js';
+import { judgeEntry, scanDropFolder, type UnsafeEntry } from './drop-scan.js';
+import { isIgnoredName } from './names.js';
 
-/** Temp names and dotfiles are never picked up: writers use them while a file is incomplete. */
-export function isIgnoredName(name: string): boolean {
-  return name.startsWith('.') || /\.(tmp|part)$/i.test(name);
-}
-
-/** product.md 6: a name is only ever used as a base name; control characters are refused. */
-export function unsafeName(name: string): string | null {
-  if (name.includes('/') || name.includes('\\')) return 'contains a path separator';
-  if (/[\x00-\x1f\x7f]/.test(name)) return 'contains a control character';
-  return null;
-}
+export { isIgnoredName, unsafeName } from './names.js';
 
 interface Candidate {
   inbound: InboundConfig;
@@ -39,9 +32,11 @@ export interface WatcherOptions {
 export class DropFolderWatcher {
   private watchers: FSWatcher[] = [];
   private candidates = new Map<string, Candidate>();
-  private reported = new Set<string>();
   /** drop folders that could not be read at the last rescan: said once, and again when back */
   private unreadable = new Set<string>();
+  /** never-opened entries already logged, by folder and shown name: logged again only after
+   * they went away and came back */
+  private reported = new Map<string, Set<string>>();
   private timer?: NodeJS.Timeout;
   private rescanTimer?: NodeJS.Timeout;
   private queue: Promise<void> = Promise.resolve();
@@ -120,9 +115,9 @@ export class DropFolderWatcher {
 
   rescan(): void {
     for (const ib of this.opts.inbound) {
-      let names: string[];
+      let scan: ReturnType<typeof scanDropFolder>;
       try {
-        names = fs.readdirSync(ib.path);
+        scan = scanDropFolder(ib.path);
       } catch (e) {
         if (!this.unreadable.has(ib.path)) {
           this.unreadable.add(ib.path);
@@ -131,36 +126,43 @@ export class DropFolderWatcher {
         continue;
       }
       if (this.unreadable.delete(ib.path)) this.opts.logger.info('drop folder readable again; picking up files', { inbound: ib.path });
-      for (const n of names) if (!isIgnoredName(n)) this.consider(ib, path.join(ib.path, n));
+      const seen = new Set<string>();
+      for (const u of scan.unsafe) {
+        seen.add(u.shown);
+        this.reportOnce(u);
+      }
+      // an entry that went away is forgotten: if it comes back, it is logged again
+      const known = this.reported.get(ib.path);
+      if (known) for (const n of known) if (!seen.has(n)) known.delete(n);
+      for (const f of scan.files) this.consider(ib, f.path);
     }
   }
 
   private consider(inbound: InboundConfig, p: string): void {
     if (this.stopped || this.candidates.has(p)) return;
-    const name = path.basename(p);
-    if (isIgnoredName(name)) return;
+    // chokidar names are strings: one that was not UTF-8 is mangled, its lstat fails, and the
+    // rescan (which reads names as bytes) reports it
+    const r = judgeEntry(path.dirname(p), Buffer.from(path.basename(p), 'utf8'));
+    if (!r) return;
+    if ('unsafe' in r) {
+      this.reportOnce(r.unsafe);
+      return;
+    }
     let st: fs.Stats;
     try {
       st = fs.lstatSync(p);
     } catch {
       return; // gone already
     }
-    if (!st.isFile()) {
-      if (st.isSymbolicLink()) this.reportOnce(p, 'symbolic link ignored: links are never followed');
-      return;
-    }
-    const bad = unsafeName(name);
-    if (bad) {
-      this.reportOnce(p, `file name ${bad}; rename it to pick it up`);
-      return;
-    }
     this.candidates.set(p, { inbound, size: st.size, mtimeMs: st.mtimeMs, since: Date.now() });
   }
 
-  private reportOnce(p: string, message: string): void {
-    if (this.reported.has(p)) return;
-    this.reported.add(p);
-    this.opts.logger.warn(message, { path: p });
+  private reportOnce(u: UnsafeEntry): void {
+    let known = this.reported.get(u.folder);
+    if (!known) this.reported.set(u.folder, (known = new Set()));
+    if (known.has(u.shown)) return;
+    known.add(u.shown);
+    this.opts.logger.warn(`drop folder entry never opened: ${u.reason}; it stays where it is (rename or remove it)`, { inbound: u.folder, name: u.shown });
   }
 
   private checkStable(): void {
@@ -205,7 +207,8 @@ export class DropFolderWatcher {
     this.queue = this.queue
       .then(() => this.opts.onClaimed({ workPath, name, inbound }))
       .catch((e) => {
-        if ((e as Error).name === 'AbortError') this.opts.logger.warn('conversion abandoned by the stop; the file stays in work/ and is converted at the next start', { workPath });
+        if (e instanceof NotAnInputError) this.opts.logger.warn('claimed entry was no regular file: put back, never opened', { workPath, error: e.message });
+        else if ((e as Error).name === 'AbortError') this.opts.logger.warn('conversion abandoned by the stop; the file stays in work/ and is converted at the next start', { workPath });
         else this.opts.logger.error('intake failed; the file stays in work/ and is retried at the next start', { workPath, error: (e as Error).stack ?? String(e) });
       })
       .finally(() => this.queued--);

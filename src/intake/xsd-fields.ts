@@ -1,5 +1,7 @@
 // Names the flat-file field behind an XSD complaint, so a schema error in a report points at
 // the same field name as every other error (messages.md 3). null when no field applies.
+import { own } from '../util/own.js';
+
 const ELEMENT_FIELDS: Record<string, string> = {
   ReferenceDocumentNumber: 'REFERENCE_DOC_NO',
   OriginalReferenceDocumentNumber: 'ORIGINAL_REFERENCE_DOC_NO',
@@ -25,5 +27,5 @@ export function fieldForXsdIssue(message: string): string | null {
   const el = m[1]!;
   if (/^DateOf/.test(el)) return 'DATE';
   if (/^TimeOf/.test(el)) return 'TIME';
-  return ELEMENT_FIELDS[el] ?? null;
+  return own(ELEMENT_FIELDS, el) ?? null;
 }

@@ -78,11 +78,17 @@ export class Ledger {
     return this.db.prepare(`SELECT * FROM files WHERE work_path = ? ORDER BY id DESC LIMIT 1`).get(workPath) as FileRow | undefined;
   }
 
-  /** An earlier file with the same content that was converted: a re-drop, not new data. */
-  convertedFileWithSha(sha256: string, exceptId: number): FileRow | undefined {
+  /** An earlier file with the same content that was converted and still has a message that
+   * counts (messages.md 1.5): a re-drop, not new data. A file whose messages all ended
+   * REJECTED or CANCELLED blocks nothing: its byte-identical re-drop is converted anew.
+   * `fcn` is the first such message's FileControlNumber. */
+  convertedFileWithSha(sha256: string, exceptId: number): (FileRow & { fcn: string }) | undefined {
     return this.db
-      .prepare(`SELECT * FROM files WHERE sha256 = ? AND id <> ? AND state = 'CONVERTED' ORDER BY id LIMIT 1`)
-      .get(sha256, exceptId) as FileRow | undefined;
+      .prepare(
+        `SELECT f.*, (SELECT m.fcn FROM messages m WHERE m.file_id = f.id AND m.state NOT IN ('REJECTED', 'CANCELLED') ORDER BY m.id LIMIT 1) AS fcn
+         FROM files f WHERE f.sha256 = ? AND f.id <> ? AND f.state = 'CONVERTED' AND fcn IS NOT NULL ORDER BY f.id LIMIT 1`,
+      )
+      .get(sha256, exceptId) as (FileRow & { fcn: string }) | undefined;
   }
 
   firstFcnOfFile(fileId: number): string | undefined {

@@ -244,4 +244,18 @@ export const MIGRATIONS: string[] = [
     problems     INTEGER NOT NULL
   );
   `,
+  `
+  -- issue 10, intake of untrusted input (product.md 6): per claimed file (its work/ path), the
+  -- attempts started and the ones that ended in a caught exception (a kill is no failure: only
+  -- failures count towards reason 'internal'), the last error's text, and the error/ name
+  -- chosen before the reports are written, so a retry after a crash reuses it (no name.1).
+  CREATE TABLE intake_attempts (
+    work_path   TEXT PRIMARY KEY,
+    started     INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    error_name  TEXT,
+    updated_at  TEXT NOT NULL
+  );
+  `,
 ];

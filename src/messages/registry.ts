@@ -87,3 +87,10 @@ export function resolveMessageTypes(
 export function isMessageTypeName(s: string): s is MessageTypeName {
   return (MESSAGE_TYPE_NAMES as readonly string[]).includes(s);
 }
+
+/** The message type an HDR names: the built-in name or the site's configured code for it.
+ * The raw value is input: it is compared, never used as a key. */
+export function messageTypeNamed(types: Readonly<Record<MessageTypeName, MessageTypeInfo>>, raw: string): MessageTypeName | undefined {
+  if (isMessageTypeName(raw)) return raw;
+  return MESSAGE_TYPE_NAMES.find((n) => types[n].code === raw);
+}

@@ -11,6 +11,7 @@ import { lastDaemonStart, lastFinishedRun, lastOkAt, type RunKind } from '../led
 import { VISIBLE } from '../ledger/ledger.js';
 import { collectStatus, errorFileNames, type BlockedReversal } from './status.js';
 import { fireTimesAfter } from './fire-times.js';
+import { unsafeInputs, type UnsafeEntry } from '../intake/drop-scan.js';
 
 export interface Problem {
   kind: string;
@@ -60,6 +61,8 @@ export interface HealthFacts {
   paused: Pause[];
   runs: RunFacts[];
   disk: { path: string; freeBytes: number; totalBytes: number } | null;
+  /** drop-folder entries intake never opens (product.md 9) */
+  unsafeInputs: UnsafeEntry[];
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -99,6 +102,7 @@ export function decideHealth(f: HealthFacts, now: Date): Health {
         `${r.partner}: no completed ${label} for ${MISSED_FIRE_TIMES} scheduled fire times since ${r.since} (last completed: ${r.lastOkAt ?? 'never'})`,
       );
   }
+  for (const u of f.unsafeInputs) add('unsafe-input', null, u.shown, `${u.folder}: ${u.shown} is never opened (${u.reason}); rename or remove it`);
   if (f.disk && f.disk.totalBytes > 0 && f.disk.freeBytes / f.disk.totalBytes < MIN_FREE_SHARE) {
     const pct = ((100 * f.disk.freeBytes) / f.disk.totalBytes).toFixed(1);
     add('disk-space', null, f.disk.path, `free space under ${f.disk.path} is ${pct}% (${f.disk.freeBytes} bytes), below ${MIN_FREE_SHARE * 100}%`);
@@ -158,6 +162,7 @@ export function gatherHealthFacts(config: Config, db: Db, now: Date): HealthFact
     paused: listPauses(db),
     runs,
     disk: diskOf(config.dataDir),
+    unsafeInputs: unsafeInputs(config.inbound.map((i) => i.path)),
   };
 }
 

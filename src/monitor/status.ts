@@ -9,6 +9,7 @@ import type { Db } from '../ledger/db.js';
 import { FILE_STATES, MESSAGE_STATES, VISIBLE, type FileState, type MessageState } from '../ledger/ledger.js';
 import { pauseOf } from '../ledger/pauses.js';
 import { nextCronRun } from '../schedule/cron-runner.js';
+import { unsafeInputs } from '../intake/drop-scan.js';
 
 export interface PartnerStatus {
   partner: string;
@@ -34,6 +35,8 @@ export interface Status {
   invalidAcks: number;
   partners: PartnerStatus[];
   reversalsBlocked: number;
+  /** drop-folder entries intake never opens (product.md 9), counted by scanning the folders */
+  unsafeInputs: number;
 }
 
 export interface BlockedReversal {
@@ -163,6 +166,7 @@ export function collectStatus(config: Config, db: Db, now = new Date()): { statu
     invalidAcks: count(`SELECT COUNT(*) AS n FROM acks WHERE valid = 0`),
     partners,
     reversalsBlocked: blocked.length,
+    unsafeInputs: unsafeInputs(config.inbound.map((i) => i.path)).length,
   };
   return { status, blocked, lastErrorAt };
 }

@@ -16,3 +16,25 @@ export async function sha256File(file: string): Promise<{ sha256: string; bytes:
   }
   return { sha256: h.digest('hex'), bytes };
 }
+
+const CHUNK = 1 << 20;
+
+/** Streams an open descriptor from position 0 (positional reads: the descriptor's own offset
+ * is neither used nor moved), so any size is hashed in bounded memory. Yields to the event
+ * loop between chunks so a big file does not hold the process deaf. */
+export async function sha256Fd(fd: number, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let bytes = 0;
+  for (let reads = 1; ; reads++) {
+    const n = fs.readSync(fd, buf, 0, CHUNK, bytes);
+    if (n === 0) break;
+    h.update(buf.subarray(0, n));
+    bytes += n;
+    if (reads % 16 === 0) {
+      await new Promise<void>((r) => setImmediate(r));
+      signal?.throwIfAborted(); // a stop (SIGTERM) is answered within seconds, whatever the size
+    }
+  }
+  return { sha256: h.digest('hex'), bytes };
+}
