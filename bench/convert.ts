@@ -5,13 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generateDelimited, type GenerateResult } from './generate.js';
 import { runNodeMeasured, type Measured } from './measure.js';
-import { fmtInt, fmtMb, fmtNum, fmtSecs, heading, MB, type BenchContext, type Section, type SummaryRow } from './report.js';
+import { fmtInt, fmtMb, fmtNum, fmtSecs, heading, MB, median, verdictAtMost, type BenchContext, type Section, type SummaryRow } from './report.js';
 import { xmllintValidate } from './xmllint.js';
 
-/** tlbridge's wall time over xmllint's, at most */
-const RATIO_TARGET = 2.0;
-/** peak RSS of the convert child on the big input, at most (MB = 10^6 bytes) */
-const RSS_TARGET_MB = 300;
+/** tlbridge's wall time over xmllint's, at most (issue 13; stretch 2x) */
+const RATIO_TARGET = 3.0;
+/** peak RSS of the convert child on the big input, below (MB = 10^6 bytes) */
+const RSS_TARGET_MB = 200;
 const XSD = 'xsd/MATERIALS_PRODUCED.xsd';
 
 interface ConvertRun {
@@ -86,63 +86,77 @@ async function removeDir(ctx: BenchContext, dir: string) {
   ctx.progress(`  removed ${dir} in ${fmtSecs(performance.now() - t0)}`);
 }
 
+/** conversion and xmllint runs, interleaved; the medians make the figure */
+const REPS = 3;
+
 async function throughput(ctx: BenchContext, rows: SummaryRow[]) {
   const S = 'conversion';
-  for (const l of heading(`Conversion throughput: ${fmtInt(ctx.opts.messages)} messages, tlbridge convert vs xmllint --schema`)) ctx.out(l);
-  // the fixed cost in every run: node + tsx + loading the CLI's modules (no conversion)
-  const startup = await runNodeMeasured({ script: 'bin/tlbridge.js', args: ['help'], cwd: ctx.repo, method: ctx.rssMethod, tmpDir: ctx.tmp });
-  ctx.out(`  startup     node bin/tlbridge.js help: wall ${fmtSecs(startup.wallMs)} (part of every convert run below)`);
-  rows.push({ section: S, metric: 'CLI startup (help)', value: fmtSecs(startup.wallMs), verdict: 'INFO' });
+  for (const l of heading(`Conversion throughput: ${fmtInt(ctx.opts.messages)} messages, tlbridge convert vs xmllint --schema, ${REPS} times`)) ctx.out(l);
   const input = await generate(ctx, 'throughput.txt', { messages: ctx.opts.messages }, ctx.opts.seed);
-  const outDir = path.join(ctx.tmp, 'out-throughput');
-  const run = await convertOnce(ctx, input, outDir);
-  const secs = run.measured.wallMs / 1000;
-  ctx.out(`  tlbridge    ${run.measured.command}`);
-  if (!run.ok) {
-    printFailure(ctx, run);
-    rows.push({ section: S, metric: 'tlbridge convert', value: `failed: ${run.why}`, verdict: 'FAIL' });
-    fs.rmSync(input.file, { force: true });
-    await removeDir(ctx, outDir);
-    return;
-  }
-  const mps = input.messages / secs;
-  const inMbps = input.bytes / MB / secs;
-  const rss = rssMb(run.measured);
-  ctx.out(`              ${fmtInt(run.files)} XML files written, wall ${fmtSecs(run.measured.wallMs)}`);
-  ctx.out(`              ${fmtInt(mps)} messages/s, ${fmtNum(inMbps, 2)} MB/s of input, peak RSS ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`}`);
-  rows.push({ section: S, metric: 'tlbridge wall time', value: fmtSecs(run.measured.wallMs), verdict: 'INFO' });
-  rows.push({ section: S, metric: 'messages/s', value: fmtInt(mps), verdict: 'INFO' });
-  rows.push({ section: S, metric: 'input MB/s', value: fmtNum(inMbps, 2), verdict: 'INFO' });
-  rows.push({ section: S, metric: 'peak RSS (throughput run)', value: rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`, verdict: 'INFO' });
-
-  // the reference over exactly the files tlbridge wrote
-  const files = (await fs.promises.readdir(outDir)).filter((f) => f.endsWith('.xml')).sort();
   const xsd = path.join(ctx.repo, XSD);
-  ctx.progress(`  xmllint --schema over ${fmtInt(files.length)} files ...`);
-  const x = await xmllintValidate(xsd, files, outDir);
-  ctx.out(`  xmllint     xmllint --noout --schema ${XSD} <${fmtInt(x.files)} files> (${x.invocations} sequential invocation(s))`);
-  const allValid = x.allExitZero && x.validates === x.files;
-  ctx.out(`              ${fmtInt(x.validates)}/${fmtInt(x.files)} validate, exit ${x.allExitZero ? '0' : 'non-zero'}, wall ${fmtSecs(x.wallMs)} (${fmtInt(x.files / (x.wallMs / 1000))} files/s)`);
-  if (!allValid) {
-    ctx.out('  xmllint does NOT report every file valid:');
-    for (const p of x.problems) ctx.out(`  ! ${p}`);
+  const tl: number[] = [];
+  const xl: number[] = [];
+  const rssRuns: number[] = [];
+  let xlast: Awaited<ReturnType<typeof xmllintValidate>> | undefined;
+  try {
+    for (let rep = 1; rep <= REPS; rep++) {
+      const outDir = path.join(ctx.tmp, `out-throughput-${rep}`);
+      const run = await convertOnce(ctx, input, outDir);
+      ctx.out(`  run ${rep}      ${run.measured.command}`);
+      if (!run.ok) {
+        printFailure(ctx, run);
+        rows.push({ section: S, metric: 'tlbridge convert', value: `failed: ${run.why}`, verdict: 'FAIL' });
+        await removeDir(ctx, outDir);
+        return;
+      }
+      const rss = rssMb(run.measured);
+      if (rss !== undefined) rssRuns.push(rss);
+      // the reference over exactly the files tlbridge wrote
+      const files = (await fs.promises.readdir(outDir)).filter((f) => f.endsWith('.xml')).sort();
+      ctx.progress(`  xmllint --schema over ${fmtInt(files.length)} files ...`);
+      const x = await xmllintValidate(xsd, files, outDir);
+      xlast = x;
+      ctx.out(
+        `              tlbridge ${fmtInt(run.files)} XML files, wall ${fmtSecs(run.measured.wallMs)}, peak RSS ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`}; ` +
+          `xmllint ${fmtInt(x.validates)}/${fmtInt(x.files)} validate (${x.invocations} invocation(s)), wall ${fmtSecs(x.wallMs)}`,
+      );
+      await removeDir(ctx, outDir);
+      if (!(x.allExitZero && x.validates === x.files)) {
+        ctx.out('  xmllint does NOT report every file valid:');
+        for (const p of x.problems) ctx.out(`  ! ${p}`);
+        rows.push({ section: S, metric: 'output valid per xmllint', value: `${fmtInt(x.validates)}/${fmtInt(x.files)}`, target: 'all', verdict: 'FAIL' });
+        return;
+      }
+      tl.push(run.measured.wallMs);
+      xl.push(x.wallMs);
+    }
+  } finally {
+    fs.rmSync(input.file, { force: true });
   }
-  rows.push({ section: S, metric: 'xmllint wall time', value: fmtSecs(x.wallMs), verdict: 'INFO' });
-  rows.push({ section: S, metric: 'output valid per xmllint', value: `${fmtInt(x.validates)}/${fmtInt(x.files)}`, target: 'all', verdict: allValid ? 'PASS' : 'FAIL' });
-  const ratio = run.measured.wallMs / x.wallMs;
-  const verdict = ratio <= RATIO_TARGET ? 'PASS' : 'MISS';
-  ctx.out(`  ratio       tlbridge/xmllint = ${fmtNum(ratio, 2)} (target <= ${fmtNum(RATIO_TARGET, 1)}): ${verdict}`);
-  rows.push({ section: S, metric: 'time ratio tlbridge/xmllint', value: fmtNum(ratio, 2), target: `<= ${fmtNum(RATIO_TARGET, 1)}`, verdict });
-
-  fs.rmSync(input.file, { force: true });
-  await removeDir(ctx, outDir);
+  const tMs = median(tl);
+  const xMs = median(xl);
+  const ratio = tMs / xMs;
+  const verdict = verdictAtMost(ratio, RATIO_TARGET);
+  ctx.out(`  median      tlbridge ${fmtSecs(tMs)} (${fmtInt(input.messages / (tMs / 1000))} messages/s), xmllint ${fmtSecs(xMs)}`);
+  ctx.out(`  ratio       tlbridge/xmllint = ${fmtNum(ratio, 2)} (goal <= ${fmtNum(RATIO_TARGET, 1)}): ${verdict}`);
+  rows.push({
+    section: S,
+    metric: `convert ${fmtInt(input.messages)} messages vs xmllint --schema of its output`,
+    value: fmtSecs(tMs),
+    reference: fmtSecs(xMs),
+    ratio,
+    target: `<= ${fmtNum(RATIO_TARGET, 1)}x`,
+    verdict,
+    numbers: { tlbridgeMs: tMs, xmllintMs: xMs, tlbridgeRunsMs: tl, xmllintRunsMs: xl, messages: input.messages, inputBytes: input.bytes, xmllintInvocations: xlast?.invocations ?? 0 },
+  });
+  if (rssRuns.length) rows.push({ section: S, metric: 'peak RSS of that convert', value: `${fmtNum(median(rssRuns))} MB`, verdict: 'INFO', numbers: { peakRssMB: median(rssRuns), runsMB: rssRuns } });
 }
 
 async function bigInput(ctx: BenchContext, rows: SummaryRow[]) {
   const S = 'big input';
   if (!ctx.opts.big) {
     for (const l of heading('Big input: skipped (--no-big)')) ctx.out(l);
-    rows.push({ section: S, metric: 'peak RSS', value: 'skipped (--no-big)', target: `<= ${RSS_TARGET_MB} MB`, verdict: 'SKIP' });
+    rows.push({ section: S, metric: 'peak RSS of convert', value: 'skipped (--no-big)', target: `< ${RSS_TARGET_MB} MB`, verdict: 'SKIP' });
     return;
   }
   for (const l of heading(`Big input: ~${fmtInt(ctx.opts.bigMb)} MB of ordinary messages, peak RSS of tlbridge convert`)) ctx.out(l);
@@ -157,12 +171,17 @@ async function bigInput(ctx: BenchContext, rows: SummaryRow[]) {
   } else {
     const secs = run.measured.wallMs / 1000;
     const rss = rssMb(run.measured);
-    const verdict = rss === undefined ? 'FAIL' : rss <= RSS_TARGET_MB ? 'PASS' : 'MISS';
+    const verdict = verdictAtMost(rss, RSS_TARGET_MB, true);
     ctx.out(`              ${fmtInt(run.files)} XML files written, wall ${fmtSecs(run.measured.wallMs)} (${fmtInt(input.messages / secs)} messages/s, ${fmtNum(input.bytes / MB / secs, 2)} MB/s)`);
-    ctx.out(`  peak RSS    ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`} (target <= ${RSS_TARGET_MB} MB): ${verdict}`);
-    rows.push({ section: S, metric: `input size / messages`, value: `${fmtMb(input.bytes)} / ${fmtInt(input.messages)}`, verdict: 'INFO' });
-    rows.push({ section: S, metric: 'tlbridge wall time', value: fmtSecs(run.measured.wallMs), verdict: 'INFO' });
-    rows.push({ section: S, metric: 'peak RSS', value: rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`, target: `<= ${RSS_TARGET_MB} MB`, verdict });
+    ctx.out(`  peak RSS    ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`} (goal < ${RSS_TARGET_MB} MB): ${verdict}`);
+    rows.push({
+      section: S,
+      metric: `peak RSS of convert, ${fmtMb(input.bytes)} input (${fmtInt(input.messages)} messages)`,
+      value: rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`,
+      target: `< ${RSS_TARGET_MB} MB`,
+      verdict,
+      numbers: { ...(rss !== undefined ? { peakRssMB: rss } : {}), inputBytes: input.bytes, messages: input.messages, wallMs: run.measured.wallMs },
+    });
   }
   fs.rmSync(input.file, { force: true });
   ctx.progress(`  removing ${fmtInt(run.files)} output files ...`);

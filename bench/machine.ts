@@ -54,3 +54,8 @@ export function formatMachine(m: MachineInfo): string[] {
     `date     ${m.date}`,
   ];
 }
+
+/** The machine on one line, for the head of the table. */
+export function machineLine(m: MachineInfo): string {
+  return `${m.cpu}, ${m.cores} cores, ${m.ramGiB.toFixed(1)} GiB RAM, ${m.os}, node ${m.node}, xmllint with libxml2 ${m.libxml2 ?? 'n/a'}`;
+}

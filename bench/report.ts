@@ -1,7 +1,7 @@
 // Shared shapes of the bench: options, the context a section runs in, the summary rows it
 // returns, and the formatting of the report. A section is one module exporting a `Section`;
-// run.ts lists them in order (conversion today; the SFTP upload figures vs OpenSSH `sftp -b`
-// are meant to be another module of the same shape).
+// run.ts lists them in order. Every row of every section goes into the one table on stdout
+// (figure, tlbridge, reference, ratio, goal, result) and into bench/results.json.
 import type { MachineInfo } from './machine.js';
 import type { RssMethod } from './measure.js';
 
@@ -15,6 +15,8 @@ export interface BenchOptions {
   seed: number;
   /** keep the temp dir (for inspection) */
   keep: boolean;
+  /** run the send-now figure (a private sshd) */
+  upload: boolean;
 }
 
 export interface BenchContext {
@@ -25,7 +27,7 @@ export interface BenchContext {
   tmp: string;
   machine: MachineInfo;
   rssMethod: RssMethod;
-  /** a report line (stdout) */
+  /** a detail line of a section: stderr and results.json (the table alone goes to stdout) */
   out(line?: string): void;
   /** a progress line (stderr), not part of the report */
   progress(line: string): void;
@@ -36,10 +38,19 @@ export type Verdict = 'PASS' | 'MISS' | 'FAIL' | 'SKIP' | 'INFO';
 
 export interface SummaryRow {
   section: string;
+  /** the figure, as the table names it */
   metric: string;
+  /** tlbridge's figure, formatted */
   value: string;
+  /** the reference's figure in the same run, formatted (xmllint, OpenSSH sftp -b, ...) */
+  reference?: string;
+  /** tlbridge / reference (time or size); the goal applies to it where a reference exists */
+  ratio?: number;
+  /** the goal, e.g. "<= 3.0x" or "< 200 MB" */
   target?: string;
   verdict: Verdict;
+  /** the raw numbers behind the row, for results.json (ms, MB, counts, the single runs) */
+  numbers?: Record<string, number | string | number[]>;
 }
 
 export interface Section {
@@ -80,7 +91,28 @@ export function table(header: string[], rows: string[][]): string[] {
 
 export function summaryTable(rows: SummaryRow[]): string[] {
   return table(
-    ['section', 'metric', 'value', 'target', 'result'],
-    rows.map((r) => [r.section, r.metric, r.value, r.target ?? '', r.verdict]),
+    ['figure', 'tlbridge', 'reference', 'ratio', 'goal', 'result'],
+    rows.map((r) => [`${r.section}: ${r.metric}`, r.value, r.reference ?? '', r.ratio === undefined ? '' : `${fmtNum(r.ratio, 2)}x`, r.target ?? '', r.verdict]),
   );
+}
+
+/** The same table as Markdown (the README's benchmark section). */
+export function summaryMarkdown(rows: SummaryRow[]): string[] {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    '| figure | tlbridge | reference | ratio | goal | result |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${[`${r.section}: ${r.metric}`, r.value, r.reference ?? '', r.ratio === undefined ? '' : `${fmtNum(r.ratio, 2)}x`, r.target ?? '', `**${r.verdict}**`].map(cell).join(' | ')} |`),
+  ];
+}
+
+/** PASS when `x` is within the goal, else MISS; FAIL when there is no number. */
+export function verdictAtMost(x: number | undefined, max: number, strict = false): Verdict {
+  if (x === undefined || !Number.isFinite(x)) return 'FAIL';
+  return (strict ? x < max : x <= max) ? 'PASS' : 'MISS';
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }

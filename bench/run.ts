@@ -1,13 +1,16 @@
-// `npm run bench [-- options]`: performance figures of tlbridge, printed as a report on stdout
-// (progress goes to stderr). Not part of `npm test`.
+// `npm run bench [-- options]`: performance figures of tlbridge, each against its reference
+// measured in the same run. Prints one table on stdout (figure, tlbridge, reference, ratio,
+// goal, result) under a line naming the machine; what each section did goes to stderr; all of
+// it, with the raw numbers, to bench/results.json. Not part of `npm test`.
 //
-//   --messages N   messages in the throughput file (default 100000)
-//   --no-big       skip the big-input memory check
+//   --messages N   messages of the conversion figure (default 20000)
+//   --no-big       skip the big-input memory figure
 //   --big-mb N     size of the big input in MB (default 250)
 //   --seed N       generator seed (default 20261125)
 //   --keep         keep the temp dir
 //   --rss-method time|wrapper   force a peak-RSS method (default: time if GNU /usr/bin/time works)
-//   --no-upload    skip the SFTP upload figures (tlbridge vs OpenSSH sftp -b)
+//   --no-upload    skip the send-now figure (tlbridge vs OpenSSH sftp -b)
+//   --results FILE where to write the results (default bench/results.json)
 //
 // Exit code: 0 when every measurement ran (PASS or MISS alike), 1 when one failed or xmllint is missing,
 // 2 on a bad command line.
@@ -18,16 +21,19 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { auditReportSection } from './audit-report.js';
 import { conversionSection } from './convert.js';
-import { formatMachine, machineInfo } from './machine.js';
+import { machineInfo, machineLine } from './machine.js';
 import { describeRssMethod, detectRssMethod, type RssMethod } from './measure.js';
-import { heading, summaryTable, type BenchContext, type BenchOptions, type Section, type SummaryRow } from './report.js';
-import { uploadSection, uploadSkipped } from './upload.js';
+import { notMeasuredSection } from './not-measured.js';
+import { summaryTable, type BenchContext, type BenchOptions, type Section, type SummaryRow } from './report.js';
+import { startupSection } from './startup.js';
+import { sendNowSection } from './upload.js';
 import { haveXmllint, XMLLINT_INSTALL_HINT } from './xmllint.js';
 
 /** The report's sections, in order. */
-const SECTIONS: Section[] = [conversionSection, uploadSection, auditReportSection];
+const SECTIONS: Section[] = [startupSection, conversionSection, sendNowSection, auditReportSection, notMeasuredSection];
 
-const USAGE = 'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload]';
+const USAGE =
+  'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload] [--results FILE]';
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -36,7 +42,7 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
   return n;
 }
 
-function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod; upload: boolean } {
+function parseOptions(argv: string[], repo: string): BenchOptions & { rssMethod?: RssMethod; results: string } {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -49,6 +55,7 @@ function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod; u
       keep: { type: 'boolean' },
       'rss-method': { type: 'string' },
       'no-upload': { type: 'boolean' },
+      results: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,20 +66,22 @@ function parseOptions(argv: string[]): BenchOptions & { rssMethod?: RssMethod; u
   const m = values['rss-method'];
   if (m !== undefined && m !== 'time' && m !== 'wrapper') throw new Error(`--rss-method must be time or wrapper, not ${JSON.stringify(m)}`);
   return {
-    messages: positiveInt('messages', values.messages, 100_000),
+    messages: positiveInt('messages', values.messages, 20_000),
     big: !values['no-big'],
     bigMb: positiveInt('big-mb', values['big-mb'], 250),
     seed: positiveInt('seed', values.seed, 20261125),
     keep: values.keep ?? false,
     upload: !values['no-upload'],
+    results: path.resolve(values.results ?? path.join(repo, 'bench', 'results.json')),
     ...(m ? { rssMethod: m } : {}),
   };
 }
 
 async function main(): Promise<number> {
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   let opts: ReturnType<typeof parseOptions>;
   try {
-    opts = parseOptions(process.argv.slice(2));
+    opts = parseOptions(process.argv.slice(2), repo);
   } catch (e) {
     console.error(`bench: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -82,7 +91,6 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tlbridge-bench-'));
   const cleanup = () => {
     if (!opts.keep) fs.rmSync(tmp, { recursive: true, force: true });
@@ -98,33 +106,28 @@ async function main(): Promise<number> {
 
   const rssMethod = opts.rssMethod ?? detectRssMethod();
   const machine = machineInfo();
+  const details: string[] = [];
   const ctx: BenchContext = {
     opts,
     repo,
     tmp,
     machine,
     rssMethod,
-    out: (line = '') => process.stdout.write(line + '\n'),
+    out: (line = '') => {
+      details.push(line);
+      process.stderr.write(line + '\n');
+    },
     progress: (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line.trim()}\n`),
   };
 
   const t0 = performance.now();
-  ctx.out('tlbridge bench');
-  ctx.out('==============');
-  for (const l of formatMachine(machine)) ctx.out(l);
   ctx.out(`peak RSS ${describeRssMethod(rssMethod)}`);
   ctx.out(`temp     ${tmp}`);
-  ctx.out(`options  --messages ${opts.messages} ${opts.big ? `--big-mb ${opts.bigMb}` : '--no-big'} --seed ${opts.seed}${opts.upload ? '' : ' --no-upload'}`);
+  const optionsLine = `--messages ${opts.messages} ${opts.big ? `--big-mb ${opts.bigMb}` : '--no-big'} --seed ${opts.seed}${opts.upload ? '' : ' --no-upload'}`;
 
   const rows: SummaryRow[] = [];
   try {
     for (const s of SECTIONS) {
-      if (s === uploadSection && !opts.upload) {
-        const skipped = uploadSkipped('--no-upload');
-        for (const l of skipped.lines) ctx.out(l);
-        rows.push(...skipped.rows);
-        continue;
-      }
       try {
         rows.push(...(await s.run(ctx)));
       } catch (e) {
@@ -135,11 +138,30 @@ async function main(): Promise<number> {
   } finally {
     cleanup();
   }
+  const tookS = (performance.now() - t0) / 1000;
 
-  for (const l of heading('Summary')) ctx.out(l);
-  for (const l of summaryTable(rows)) ctx.out(l);
-  ctx.out('');
-  ctx.out(`bench took ${((performance.now() - t0) / 1000).toFixed(1)} s${opts.keep ? `; temp dir kept: ${tmp}` : ''}`);
+  const out = (l = '') => process.stdout.write(l + '\n');
+  out(`tlbridge bench, ${machine.date.slice(0, 16).replace('T', ' ')} UTC, options ${optionsLine}`);
+  out(`machine: ${machineLine(machine)}`);
+  out('');
+  for (const l of summaryTable(rows)) out(l);
+  out('');
+  out(`ratio = tlbridge / reference, both measured in this run; the machine is shared, so single figures are noisy.`);
+  out(`bench took ${tookS.toFixed(1)} s; details on stderr and in ${path.relative(process.cwd(), opts.results) || opts.results}${opts.keep ? `; temp dir kept: ${tmp}` : ''}`);
+
+  const results = {
+    machine,
+    date: machine.date,
+    node: machine.node,
+    options: optionsLine,
+    rssMethod,
+    tookSeconds: Number(tookS.toFixed(1)),
+    figures: rows,
+    table: summaryTable(rows),
+    details,
+  };
+  fs.mkdirSync(path.dirname(opts.results), { recursive: true });
+  fs.writeFileSync(opts.results, JSON.stringify(results, null, 2) + '\n');
   return rows.some((r) => r.verdict === 'FAIL') ? 1 : 0;
 }
 

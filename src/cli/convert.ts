@@ -3,10 +3,12 @@
 // unit); never overwrites a file; sends nothing and writes no ledger.
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
 import type { Config } from '../config/load.js';
 import { formatInputError } from '../flatfile/errors.js';
 import { translateFile } from '../intake/translate.js';
 import { formatControlNumber } from '../messages/control-number.js';
+import { groupedFileWriter } from '../xml/file-writer.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { startProgress } from './progress.js';
 
@@ -17,6 +19,10 @@ export interface ConvertArgs {
 }
 
 export async function convert(config: Config, args: ConvertArgs, io: Io): Promise<number> {
+  // A conversion allocates fast and keeps little (~50 MB live for a 250 MB input): V8's default
+  // growth lets dead objects reach ~100 MB before a full GC. A tighter growth factor (read at
+  // every GC) keeps peak RSS well lower at the same speed (measured: 206 -> 146 MB, 100,000 messages).
+  v8.setFlagsFromString('--heap-growing-percent=15');
   const layoutName = args.layout ?? config.inbound[0]!.layout.name;
   const layout = config.layouts.get(layoutName);
   if (!layout) throw new UsageError(`unknown layout "${layoutName}" (known: ${[...config.layouts.keys()].join(', ')})`);
@@ -55,21 +61,26 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
     let outputs = 0;
     const progress = startProgress({ total: size, unit: 'bytes', label: path.basename(file), detail: '{messages} messages written', fields: { messages: 0 }, stream: io.stderr });
     let result: Awaited<ReturnType<typeof translateFile>>;
+    const writer = groupedFileWriter({ mode: 0o644 });
     try {
       result = await translateFile(file, {
         config,
         layout,
         allocate,
         onMessage: (m) => {
-          fs.writeFileSync(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml, { flag: 'wx', mode: 0o644 });
+          const wait = writer.write(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml);
           outputs++;
           progress.increment(0, { messages: outputs });
+          return wait;
         },
         onBytesRead: (n) => progress.increment(n, { messages: outputs }),
       });
     } finally {
+      // writes still in flight end before anything is removed or a throw goes on
+      await writer.flush().catch(() => undefined);
       progress.stop();
     }
+    await writer.flush(); // the first write error, if any (a name that appeared meanwhile: 'wx')
     if (result.errors.length) {
       failed = true;
       // the file is the unit: what was written before a later problem showed goes again

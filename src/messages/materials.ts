@@ -1,11 +1,10 @@
 // The DOC/LIN mapping shared by the six materials messages (Produced, Issue, Consumed and
 // their Reversals). Each message module says what its event is called and what its lines
 // carry beyond the common fields; everything else is the same shape (messages.md 1.2, 1.3).
-import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { FieldReader } from '../flatfile/fields.js';
 import type { MessageTypeInfo, MessageTypeName } from './registry.js';
 import { checkUnitOfMeasure, normaliseProductCode, parseProductCodeType } from './rules.js';
-import { child, el, type MapContext, type MappedMessage, type MessageModule, type ProductCode, type RecordGroup } from './types.js';
+import { child, el, type BodyBuilder, type MapContext, type MappedMessage, type MessageModule, type ProductCode, type RecordGroup } from './types.js';
 
 export interface MaterialsLine {
   lineNumber: number;
@@ -39,7 +38,7 @@ export interface LineExtra {
   /** the flat-file field name (EXPIRY or PLANNED_QTY) */
   field: 'EXPIRY' | 'PLANNED_QTY';
   read(r: FieldReader): Pick<MaterialsLine, 'expirationDate' | 'plannedQuantity'>;
-  render(line: XMLBuilder, l: MaterialsLine): void;
+  render(line: BodyBuilder, l: MaterialsLine): void;
 }
 
 export interface MaterialsSpec {
@@ -129,11 +128,11 @@ export function readUom(r: FieldReader): string | undefined {
   return u.ok ? u.value : r.fail('UOM', uom, u.reason);
 }
 
-export function renderProductCode(parent: XMLBuilder, p: ProductCode): void {
+export function renderProductCode(parent: BodyBuilder, p: ProductCode): void {
   child(parent, 'ProductCode').att('type', p.type).txt(p.code).up();
 }
 
-function renderMaterials(spec: MaterialsSpec, mb: XMLBuilder, b: MaterialsBody, info: MessageTypeInfo): void {
+function renderMaterials(spec: MaterialsSpec, mb: BodyBuilder, b: MaterialsBody, info: MessageTypeInfo): void {
   const h = child(mb, info.headerRecord);
   el(h, 'CustomerNumber', b.customerNumber);
   el(h, 'SupplierNumber', b.supplierNumber);

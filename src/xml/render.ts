@@ -2,7 +2,8 @@
 // MessageBody that the message's own module fills in.
 import { create } from 'xmlbuilder2';
 import type { MessageTypeInfo } from '../messages/registry.js';
-import type { MessageModule } from '../messages/types.js';
+import type { BodyBuilder, MessageModule } from '../messages/types.js';
+import { NotPlain, plainDocument } from './plain-writer.js';
 
 export interface Envelope {
   senderId: string;
@@ -22,21 +23,50 @@ export function envelopeTimes(at: Date): Pick<Envelope, 'fileDate' | 'fileTime'>
   return { fileDate: iso.slice(0, 10), fileTime: `${iso.slice(11, 19)}Z` };
 }
 
+/** The header's cmn: children, in schema order. */
+function headerFields(info: MessageTypeInfo, env: Envelope): [string, string][] {
+  return [
+    ['Version', info.version],
+    ['FileSenderNumber', env.senderId],
+    ['FileReceiverNumber', env.receiverId],
+    ['UsageIndicator', env.usage],
+    ['FileTransactionType', info.transactionType],
+    ['FileControlNumber', env.fileControlNumber],
+    ['FileDate', env.fileDate],
+    ['FileTime', env.fileTime],
+  ];
+}
+
+/**
+ * One message as XML text. The plain string writer takes it when nothing needs escaping or
+ * checking (the common case, several times cheaper); otherwise xmlbuilder2 renders it. Both
+ * give the same bytes (test/render.test.ts).
+ */
 export function renderMessage<B>(info: MessageTypeInfo, commonTypesNs: string, env: Envelope, module: MessageModule<B>, body: B): string {
+  try {
+    return renderPlain(info, commonTypesNs, env, module, body);
+  } catch (e) {
+    if (!(e instanceof NotPlain)) throw e;
+    return renderWithXmlbuilder2(info, commonTypesNs, env, module, body);
+  }
+}
+
+export function renderPlain<B>(info: MessageTypeInfo, commonTypesNs: string, env: Envelope, module: MessageModule<B>, body: B): string {
+  const doc = plainDocument(info.namespace, info.rootElement, 'cmn', commonTypesNs);
+  const h = doc.root.ele(info.namespace, 'ControlFileHeader');
+  for (const [name, value] of headerFields(info, env)) h.prefixed(`cmn:${name}`, value);
+  h.up();
+  module.renderBody(doc.root.ele(info.namespace, 'MessageBody'), body, info);
+  return doc.end() + '\n';
+}
+
+export function renderWithXmlbuilder2<B>(info: MessageTypeInfo, commonTypesNs: string, env: Envelope, module: MessageModule<B>, body: B): string {
   const root = create({ version: '1.0', encoding: 'UTF-8' })
     .ele(info.namespace, info.rootElement)
     .att(XMLNS, 'xmlns:cmn', commonTypesNs);
   const h = root.ele(info.namespace, 'ControlFileHeader');
-  const cmn = (name: string, value: string) => h.ele(commonTypesNs, `cmn:${name}`).txt(value).up();
-  cmn('Version', info.version);
-  cmn('FileSenderNumber', env.senderId);
-  cmn('FileReceiverNumber', env.receiverId);
-  cmn('UsageIndicator', env.usage);
-  cmn('FileTransactionType', info.transactionType);
-  cmn('FileControlNumber', env.fileControlNumber);
-  cmn('FileDate', env.fileDate);
-  cmn('FileTime', env.fileTime);
-  module.renderBody(root.ele(info.namespace, 'MessageBody'), body, info);
+  for (const [name, value] of headerFields(info, env)) h.ele(commonTypesNs, `cmn:${name}`).txt(value).up();
+  module.renderBody(root.ele(info.namespace, 'MessageBody') as BodyBuilder, body, info);
   // wellFormed: xmlbuilder2 would otherwise let control characters through (its #116)
   return root.end({ prettyPrint: true, wellFormed: true }) + '\n';
 }
