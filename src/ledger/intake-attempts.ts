@@ -41,7 +41,10 @@ export function startIntakeAttempt(db: Db, workPath: string): IntakeAttempt {
 
 /** Records that the attempt threw; returns the failures so far. */
 export function failIntakeAttempt(db: Db, workPath: string, error: string): number {
-  db.prepare('UPDATE intake_attempts SET failed = failed + 1, last_error = ?, updated_at = ? WHERE work_path = ?').run(error.slice(0, 4000), nowIso(), workPath);
+  db.prepare(
+    `INSERT INTO intake_attempts (work_path, started, failed, last_error, updated_at) VALUES (?, 1, 1, ?, ?)
+     ON CONFLICT (work_path) DO UPDATE SET failed = failed + 1, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+  ).run(workPath, error.slice(0, 4000), nowIso());
   return intakeAttempt(db, workPath)?.failed ?? 1;
 }
 
