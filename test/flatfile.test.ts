@@ -139,4 +139,31 @@ describe('line reader', () => {
     expect(got.length).to.equal(3);
     expect(isInputError(got[1]!) && got[1]!.message).to.contain('maxLineBytes');
   });
+
+  it('reads a descriptor from position 0 and leaves it open, also when the reader stops early', async () => {
+    const f = path.join(tmp, 'by-fd');
+    fs.writeFileSync(f, 'one\n' + 'x'.repeat(3 * 1024 * 1024) + '\nlast\n');
+    const fd = fs.openSync(f, 'r');
+    try {
+      fs.readSync(fd, Buffer.alloc(2)); // the descriptor's own offset does not matter
+      const all = [];
+      for await (const b of readLines({ fd }, 'utf-8', 8 * 1024 * 1024)) all.push(...b);
+      expect(all.map((l) => ('text' in l ? l.text.length : -1))).to.deep.equal([3, 3 * 1024 * 1024, 4]);
+      // a conversion that throws mid-file (a full disk) stops the reader: the descriptor stays
+      // the caller's, to be read again (archive, error/) and closed once
+      const read = async (stopEarly: boolean) => {
+        const out = [];
+        for await (const b of readLines({ fd }, 'utf-8', 8 * 1024 * 1024)) {
+          out.push(...b);
+          if (stopEarly) break;
+        }
+        return out;
+      };
+      await read(true);
+      expect(await read(false)).to.deep.equal(all);
+      expect(fs.fstatSync(fd).size).to.be.above(3 * 1024 * 1024);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
 });

@@ -2,7 +2,8 @@
 // so memory stays bounded by the longest accepted line, not by the file. Lines are split on
 // LF bytes before decoding: every supported encoding is ASCII-compatible, and decoding line
 // by line lets a bad byte sequence be reported with its line number.
-import { createReadStream } from 'node:fs';
+import fs, { createReadStream } from 'node:fs';
+import { promisify } from 'node:util';
 import { isUtf8 } from 'node:buffer';
 import type { Encoding } from './layout.js';
 import { inputError, type InputError } from './errors.js';
@@ -46,14 +47,27 @@ function decode(bytes: Buffer, encoding: Encoding, line: number): RawLine | Inpu
  * the one descriptor it opened after the claim, product.md 6). */
 export type LineSource = string | { fd: number };
 
+const CHUNK = 1 << 20;
+const readAt = promisify(fs.read);
+
+/** The bytes of a descriptor from position 0. Not a ReadStream: a consumer that stops early
+ * destroys its stream, and a destroyed ReadStream closes its descriptor even with autoClose
+ * off; the descriptor belongs to the caller, who closes it once. */
+async function* chunksOfFd(fd: number): AsyncGenerator<Buffer> {
+  for (let pos = 0; ; ) {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    const { bytesRead } = await readAt(fd, buf, 0, CHUNK, pos);
+    if (bytesRead === 0) return;
+    pos += bytesRead;
+    yield bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+  }
+}
+
 /** Yields the lines of a file in batches (one per read chunk) to keep per-line overhead low.
  * A line longer than maxLineBytes is reported as an error and skipped, never buffered.
  * `onBytes` hears the size of each chunk read (progress). */
 export async function* readLines(file: LineSource, encoding: Encoding, maxLineBytes: number, onBytes?: (n: number) => void): AsyncGenerator<LineItem[]> {
-  const stream =
-    typeof file === 'string'
-      ? createReadStream(file, { highWaterMark: 1 << 20 })
-      : createReadStream('', { fd: file.fd, start: 0, autoClose: false, highWaterMark: 1 << 20 });
+  const stream: AsyncIterable<Buffer> = typeof file === 'string' ? createReadStream(file, { highWaterMark: CHUNK }) : chunksOfFd(file.fd);
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let overlong = false;
@@ -75,7 +89,7 @@ export async function* readLines(file: LineSource, encoding: Encoding, maxLineBy
     out.push(decode(bytes.subarray(start, end), encoding, lineNo));
   };
 
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of stream) {
     onBytes?.(chunk.length);
     const out: LineItem[] = [];
     let pos = 0;
