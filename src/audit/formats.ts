@@ -20,11 +20,24 @@ export interface ReportInput {
   onRow?(): void;
 }
 
+/** What a spreadsheet reads as the start of a formula (OWASP, CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * A CSV text cell as a spreadsheet may open it: one that starts like a formula gets a leading `'`
+ * (OWASP's advice), since its text came from untrusted input (an ERP field, a partner's ack, an
+ * operator's reason) and would otherwise run when an auditor opens the file. Only strings: the
+ * number columns (batchId) are numbers and a negative one stays a number. JSON and HTML stay raw.
+ */
+export function defuseCsvText(s: string): string {
+  return FORMULA_START.test(s) ? `'${s}` : s;
+}
+
 const CSV_OPTIONS: Options = {
   record_delimiter: 'windows',
   // RFC 4180: a field with a line break is quoted, a bare CR or LF included
   quoted_match: /[\r\n]/,
-  cast: { number: (n: number) => String(n) },
+  cast: { number: (n: number) => String(n), string: defuseCsvText },
 };
 
 export async function writeCsv(w: ReportWriter, input: Pick<ReportInput, 'csvRecords' | 'onRow'>): Promise<void> {
