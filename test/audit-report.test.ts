@@ -13,10 +13,10 @@ import { HTML_MAX_ROWS, escapeHtml } from '../src/audit/html.js';
 import { CSV_COLUMNS } from '../src/audit/rows.js';
 import { openLedger } from '../src/ledger/db.js';
 import { runAuditFlow, type AuditFlow } from './support/audit-flow.js';
-import { chromiumPath, screenshot } from './support/chromium.js';
+import { chromiumPath, pageWidths, screenshot } from './support/chromium.js';
 import { runCli } from './support/cli.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
-import { darkPixels, decodePng } from './support/png.js';
+import { darkPixels, decodePng, inkInColumns } from './support/png.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
 
 interface ReportJson {
@@ -318,7 +318,7 @@ describe('audit report (real intake, real sshd, real ledger)', function () {
     expect(fs.readFileSync(out, 'utf8')).to.equal(await report('--format', 'csv'));
   });
 
-  it('the HTML as a person sees it: headless Chromium renders the page with text on it (not a blank page)', async function () {
+  it('the HTML as a person sees it: headless Chromium renders the page with text on it (not a blank page), nothing cut at the right edge at 1280 px', async function () {
     this.timeout(240_000);
     const chromium = chromiumPath();
     if (!chromium) {
@@ -338,6 +338,12 @@ describe('audit report (real intake, real sshd, real ledger)', function () {
     expect(darkPixels(empty), 'a blank page has no dark pixels').to.equal(0);
     // heading, tables and their text: a few percent of the screen, far from a blank page
     expect(dark, `dark pixels: ${dark}`).to.be.greaterThan(0.01 * shot.width * shot.height);
+    // nothing cut at the right edge at 1280 px: the layout is no wider than the window, and the
+    // body's right margin (24 px) stays blank in the picture (a table sticking out paints into it)
+    const widths = await pageWidths(chromium!, page);
+    expect(widths.viewport).to.equal(1280);
+    expect(widths.scrollWidth, `wider than the window: ${widths.overflowing.join(' | ')}`).to.be.at.most(widths.viewport);
+    expect(inkInColumns(shot, shot.width - 16, shot.width), 'ink in the right margin').to.equal(0);
     if (process.env.TLBRIDGE_KEEP_SCREENSHOT) fs.copyFileSync(path.join(tmp, 'report.png'), process.env.TLBRIDGE_KEEP_SCREENSHOT);
   });
 });

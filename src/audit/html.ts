@@ -36,7 +36,10 @@ const STYLE = `
   th { background: #e4e4e4; font-weight: 600; }
   td.num, th.num { text-align: right; }
   .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 11px; }
-  .path { overflow-wrap: break-word; }
+  /* Paths may break anywhere (after a '/' first, see breakable), and 'anywhere' (unlike
+     break-word) also lowers the column's minimum width: at 1280 px the uploads table fits the
+     screen instead of running past its right edge. Times, ids and plain words stay whole. */
+  .path { overflow-wrap: anywhere; }
   .hash { word-break: break-all; font-size: 10px; }
   table.totals, table.outcomes { width: auto; min-width: 40%; }
   table.rows { font-size: 11px; }
@@ -122,7 +125,7 @@ ${outcome || '<tr><td colspan="2">no uploads in the period</td></tr>'}
 }
 
 function actionRow(a: ActionRow): string {
-  return `<tr><td class="num">${a.id}</td><td class="mono">${escapeHtml(a.at)}</td><td>${escapeHtml(a.command)}</td><td class="mono">${escapeHtml(a.target)}</td><td>${escapeHtml(a.by)}</td><td>${escapeHtml(a.reason)}</td><td class="mono">${escapeHtml(a.manifest)}</td></tr>\n`;
+  return `<tr><td class="num">${a.id}</td><td class="mono">${escapeHtml(a.at)}</td><td>${escapeHtml(a.command)}</td><td class="mono">${escapeHtml(a.target)}</td><td>${escapeHtml(a.by)}</td><td>${escapeHtml(a.reason)}</td><td class="mono path">${breakable(a.manifest, '/')}</td></tr>\n`;
 }
 
 function footer(c: ChainState): string {

@@ -38,3 +38,45 @@ export function screenshot(chromium: string, htmlFile: string, pngFile: string):
     });
   });
 }
+
+export interface PageWidths {
+  /** the layout viewport's width */
+  viewport: number;
+  /** the document's scrollWidth: above viewport, something sticks out to the right */
+  scrollWidth: number;
+  /** the elements whose right edge is past the viewport (tag.class and their text's start), at most 10 */
+  overflowing: string[];
+}
+
+/**
+ * How wide `htmlFile` lays out in a 1280x900 window: a copy of it gets a measuring script at the
+ * end of its body (the page itself has none) and Chromium's DOM dump after it ran is read back.
+ */
+export function pageWidths(chromium: string, htmlFile: string): Promise<PageWidths> {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tlbridge-chromium-'));
+  const copy = path.join(profile, 'measure.html');
+  const measure = `<script>(function () {
+  var vw = document.documentElement.clientWidth, out = [];
+  var all = document.body.getElementsByTagName('*');
+  for (var i = 0; i < all.length && out.length < 10; i++) {
+    var e = all[i], r = e.getBoundingClientRect();
+    if (r.right > vw + 0.5 && !e.querySelector('*')) out.push(e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' ' + (e.textContent || '').slice(0, 40));
+  }
+  var p = document.createElement('pre');
+  p.id = 'tlbridge-widths';
+  p.textContent = JSON.stringify({ viewport: vw, scrollWidth: document.documentElement.scrollWidth, overflowing: out });
+  document.body.appendChild(p);
+})();</script>`;
+  const html = fs.readFileSync(htmlFile, 'utf8');
+  const at = html.lastIndexOf('</body>');
+  fs.writeFileSync(copy, at < 0 ? html + measure : html.slice(0, at) + measure + html.slice(at));
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', `--user-data-dir=${profile}`, '--window-size=1280,900', '--dump-dom', pathToFileURL(copy).href];
+  return new Promise<PageWidths>((resolve, reject) => {
+    execFile(chromium, args, { timeout: 90_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, HOME: profile } }, (err, stdout, stderr) => {
+      fs.rmSync(profile, { recursive: true, force: true });
+      const m = /<pre id="tlbridge-widths">([^<]*)<\/pre>/.exec(stdout);
+      if (err || !m) reject(new Error(`chromium failed: ${err?.message ?? 'no measurement in the DOM'}\n${stderr.slice(-2000)}`));
+      else resolve(JSON.parse(m[1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as PageWidths);
+    });
+  });
+}

@@ -76,3 +76,16 @@ export function darkPixels(img: Image): number {
   }
   return n;
 }
+
+/** Pixels that are not near white in the columns x0 <= x < x1 (anything drawn there: text, borders, cell backgrounds). */
+export function inkInColumns(img: Image, x0: number, x1: number): number {
+  let n = 0;
+  for (let y = 0; y < img.height; y++) {
+    for (let x = Math.max(0, x0); x < Math.min(img.width, x1); x++) {
+      const o = (y * img.width + x) * 4;
+      const luma = 0.299 * img.rgba[o]! + 0.587 * img.rgba[o + 1]! + 0.114 * img.rgba[o + 2]!;
+      if (luma < 245) n++;
+    }
+  }
+  return n;
+}
