@@ -9,6 +9,8 @@ import { startAckPollers } from '../src/acks/scheduler.js';
 import type { Config } from '../src/config/load.js';
 import { isPaused } from '../src/ledger/pauses.js';
 import { isErrorFileDismissed } from '../src/ledger/dismissals.js';
+import { operatorManifestExtra } from '../src/ledger/operator.js';
+import { planPrune } from '../src/archive/prune-plan.js';
 import { memoryLogger } from './support/memory-logger.js';
 import { loginUser, operatorText, sudoUser } from '../src/ledger/operator.js';
 import { finishRun, lastDaemonStart, recordDaemonStart, startRun } from '../src/ledger/runs.js';
@@ -19,6 +21,14 @@ import { ACK_DIR, clearServer, makeAckEnv, PARTNER, renderAck, type AckEnv } fro
 import { LedgerFixtures } from './support/ledger-fixtures.js';
 import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
 import { waitFor } from './support/daemon-env.js';
+
+describe('operator manifests keep their own fields (pure)', () => {
+  it('an extra field named like one of the manifest\'s own (kind, command, at, ...) is refused; others pass', () => {
+    expect(operatorManifestExtra({ dismissedKind: 'message', partner: 'P' })).to.deep.equal({ dismissedKind: 'message', partner: 'P' });
+    expect(operatorManifestExtra(undefined)).to.deep.equal({});
+    for (const k of ['kind', 'id', 'files', 'command', 'reason', 'osUser', 'at']) expect(() => operatorManifestExtra({ [k]: 'x' }), k).to.throw(/would overwrite/);
+  });
+});
 
 describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, status --check (real sshd)', function () {
   let sshd: TestSshd;
@@ -221,6 +231,15 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     }
   });
 
+  /** the archived manifest of the dismiss of `target`, as JSON */
+  const dismissManifest = (target: string): Record<string, unknown> => {
+    const rel = env.db
+      .prepare(`SELECT mf.path FROM operator_actions o JOIN manifests mf ON mf.kind = 'operator' AND mf.ref = CAST(o.id AS TEXT) WHERE o.command = 'dismiss' AND o.target = ?`)
+      .pluck()
+      .get(target) as string;
+    return JSON.parse(fs.readFileSync(path.join(env.config.dataDir, 'archive', rel), 'utf8')) as Record<string, unknown>;
+  };
+
   it('status --check goes 0 -> 1 -> 0 as an error file appears and is dismissed', async () => {
     const c0 = await check();
     expect(c0.code, c0.lines.join('\n')).to.equal(0);
@@ -246,6 +265,8 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     expect((await cli('dismiss', path.join(errorDir, 'export-0412.txt'), '--reason', 'twice, by its path')).code).to.equal(1);
     expect((await cli('dismiss', 'no-such-file.txt', '--reason', 'x')).code).to.equal(1);
     expect((await check()).code).to.equal(0);
+    // the archive documents it as an operator manifest; what was dismissed is under its own key
+    expect(dismissManifest('export-0412.txt')).to.deep.include({ kind: 'operator', command: 'dismiss', dismissedKind: 'error_file', reason: 'ERP re-exported it' });
   });
 
   it('status --check goes 0 -> 1 -> 0 as a rejection comes in and is dismissed, and as an unmatched ack does', async () => {
@@ -268,6 +289,15 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
     expect(ack.kind).to.equal('unmatched-ack');
     expect((await cli('dismiss', `ack:${ack.subject}`, '--reason', 'not ours')).code).to.equal(0);
     expect((await check()).code).to.equal(0);
+    expect(dismissManifest(String(m.id))).to.deep.include({ kind: 'operator', dismissedKind: 'message', partner: PARTNER });
+    // retention still reads it: the dismiss's folder names the message it dismissed;
+    const plan = planPrune(path.join(env.config.dataDir, 'archive'), env.db, '9999-12-31T00:00:00.000Z', new Map());
+    const dir = path.dirname(env.db.prepare(`SELECT mf.path FROM operator_actions o JOIN manifests mf ON mf.kind = 'operator' AND mf.ref = CAST(o.id AS TEXT) WHERE o.command = 'dismiss' AND o.target = ?`).pluck().get(String(m.id)) as string);
+    // a prune of everything older than the year 9999 keeps it while its message stays (without
+    // the message named, it went by age, and the message's record lost its dismissal)
+    expect(plan.folders.map((f) => f.dir)).not.to.include(dir);
+    expect(plan.kept.get(dir), JSON.stringify([...plan.kept])).to.be.a('string');
+    expect(dismissManifest(ack.subject!)).to.deep.include({ kind: 'operator', dismissedKind: 'ack' });
 
     // every cycle and poll of this test is in the runs table, with its outcome
     const runs = env.db.prepare(`SELECT kind, origin, outcome FROM runs ORDER BY id`).all();

@@ -87,7 +87,9 @@ function namedMessages(db: Db, kind: string, m: Manifest, dir: string): number[]
     }
     case 'operator':
       if (m.messageId !== undefined) return numbers([m.messageId]);
-      return m.command === 'dismiss' && (m as { kind: string }).kind === 'message' ? numbers([m.target]) : [];
+      // what a dismiss dismissed: `dismissedKind`; manifests written before it was named so
+      // carry it in `kind` (the dismiss's field overwrote the manifest's 'operator')
+      return m.command === 'dismiss' && (m.dismissedKind ?? m.kind) === 'message' ? numbers([m.target]) : [];
     default:
       return [];
   }

@@ -56,7 +56,7 @@ export function dismiss(config: Config, opts: { target?: string; reason?: string
   return operatorCommand(config, 'dismiss', opts.reason, io, (c) => {
     const s = resolve(config, c.db, target);
     if (isDismissed(c.db, s.kind, s.subject)) throw new Refused(`${s.what} is dismissed already`);
-    const { action } = c.act(s.subject, { kind: s.kind, partner: s.partner }, (a) => {
+    const { action } = c.act(s.subject, { dismissedKind: s.kind, partner: s.partner }, (a) => {
       addDismissal(c.db, { kind: s.kind, subject: s.subject, operatorActionId: a.id, at: a.at });
     });
     return `${s.what}: dismissed; status --check no longer reports it (${actionText(action)})`;

@@ -68,6 +68,18 @@ export function operatorText(a: { osUser: string; loginUser: string | null; sudo
   return more.length ? `${a.osUser} (${more.join(', ')})` : a.osUser;
 }
 
+/** Keys an operator manifest holds of its own (archive.ts's and this module's): a command's
+ * extra fields never take them, or a dismiss's `kind` would turn the manifest's 'operator'
+ * into 'message' and the record of who did what would no longer say it was an operator's. */
+const OWN_MANIFEST_KEYS = new Set(['kind', 'id', 'createdAt', 'previousManifestSha256', 'files', 'command', 'target', 'reason', 'osUser', 'loginUser', 'sudoUser', 'at']);
+
+/** The extra fields of an operator manifest, refused when one would overwrite the manifest's own. */
+export function operatorManifestExtra(extra: Record<string, unknown> | undefined): Record<string, unknown> {
+  const clash = Object.keys(extra ?? {}).filter((k) => OWN_MANIFEST_KEYS.has(k));
+  if (clash.length) throw new Error(`operator manifest: extra field(s) ${clash.join(', ')} would overwrite the manifest's own`);
+  return extra ?? {};
+}
+
 export function withOperatorAction<T>(
   ledger: Ledger,
   archive: Archive,
@@ -77,6 +89,7 @@ export function withOperatorAction<T>(
   const db = ledger.db;
   return db
     .transaction(() => {
+      const extra = operatorManifestExtra(action.extra);
       const who = { osUser: osUser(), loginUser: loginUser(), sudoUser: sudoUser() };
       const at = nowIso();
       const id = Number(
@@ -89,7 +102,7 @@ export function withOperatorAction<T>(
         'operator',
         String(a.id),
         [],
-        { command: action.command, target: action.target, reason: action.reason, ...who, at: a.at, ...action.extra },
+        { ...extra, command: action.command, target: action.target, reason: action.reason, ...who, at: a.at },
         () => change(a),
       );
       return { action: { ...a, dir }, result };
