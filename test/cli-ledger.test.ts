@@ -193,7 +193,8 @@ describe('ledger commands', function () {
       expect(r.code).to.equal(0);
       expect(r.out).to.have.length(1);
       const s = JSON.parse(r.out[0]!);
-      expect(Object.keys(s)).to.deep.equal(['files', 'messages', 'overdue', 'errorFiles', 'unmatchedAcks', 'invalidAcks', 'partners', 'reversalsBlocked', 'unsafeInputs']);
+      expect(Object.keys(s)).to.deep.equal(['files', 'messages', 'overdue', 'errorFiles', 'unmatchedAcks', 'invalidAcks', 'partners', 'reversalsBlocked', 'unsafeInputs', 'lastPrune']);
+      expect(s.lastPrune, 'no prune ran').to.equal(null);
       expect(Object.keys(s.files)).to.deep.equal(FILE_STATES);
       expect(Object.keys(s.messages)).to.deep.equal(MESSAGE_STATES);
       expect(s.files).to.deep.equal({ RECEIVED: 1, CONVERTED: 2, FAILED: 2, DUPLICATE: 1 });
@@ -240,6 +241,35 @@ describe('ledger commands', function () {
       }
       const s = JSON.parse((await run(['status', '--json', '--config', config])).out[0]!);
       expect(s.partners[0].lastError).to.equal('E1042 LotNumber unknown to receiver');
+    });
+
+    it('the last prune run: none, then a real one (what it removed), then one suspended by archive.legalHold', async function () {
+      expect((await run(['status', '--config', config])).out).to.include('prune     never run (archive.pruneAt 30 3 * * *)');
+      const p = await run(['prune', '--config', config]);
+      expect(p.code, p.err.join('\n')).to.equal(0);
+      const db = ledger(seeded.dataDir);
+      const row = db.prepare('SELECT started_at, finished_at FROM prune_runs ORDER BY id DESC LIMIT 1').get() as { started_at: string; finished_at: string };
+      db.close();
+      const s = JSON.parse((await run(['status', '--json', '--config', config])).out[0]!);
+      expect(s.lastPrune).to.deep.equal({
+        at: row.started_at,
+        finishedAt: row.finished_at,
+        origin: 'cli',
+        outcome: 'ok',
+        deleted: { folders: 0, messages: 0, outboxFiles: 0, bytes: 0 },
+        removalPending: false,
+        error: null,
+        legalHold: false,
+      });
+      expect((await run(['status', '--config', config])).out).to.include(`prune     last ${row.started_at} (cli) ok: removed 0 archive folder(s), 0 message(s), 0 outbox file(s), 0 bytes`);
+
+      fs.appendFileSync(config, 'archive: { legalHold: true }\n');
+      expect((await run(['prune', '--config', config])).code).to.equal(0);
+      const held = JSON.parse((await run(['status', '--json', '--config', config])).out[0]!);
+      expect(held.lastPrune).to.include({ outcome: 'suspended', legalHold: true });
+      expect(held.lastPrune.error).to.match(/legalHold/);
+      const text = (await run(['status', '--config', config])).out.find((l) => l.startsWith('prune '));
+      expect(text).to.match(/^prune     last \S+ \(cli\) suspended: archive\.legalHold is true.*; legal hold: nothing is pruned$/);
     });
 
     it('human output: a table with each partner and the counts', async function () {
