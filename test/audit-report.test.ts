@@ -11,6 +11,7 @@ import { generateAuditLedger } from '../bench/audit-ledger.js';
 import { defuseCsvText } from '../src/audit/formats.js';
 import { HTML_MAX_ROWS, escapeHtml } from '../src/audit/html.js';
 import { CSV_COLUMNS } from '../src/audit/rows.js';
+import { filterSql } from '../src/audit/where.js';
 import { openLedger } from '../src/ledger/db.js';
 import { runAuditFlow, type AuditFlow } from './support/audit-flow.js';
 import { chromiumPath, pageWidths, screenshot } from './support/chromium.js';
@@ -61,6 +62,18 @@ describe('audit report: the CSV text rule (pure)', () => {
   it('a leading = + - @ TAB or CR gets a single quote; anything else, and the same characters further in, stays', () => {
     for (const s of ['=1+1', '+1', '-5', '@SUM(A1)', '\tx', '\rx']) expect(defuseCsvText(s)).to.equal(`'${s}`);
     for (const s of ['', 'LOT2026A', '5-1', 'a=b', "'already", ' =1', 'E1042;E2001']) expect(defuseCsvText(s)).to.equal(s);
+  });
+});
+
+describe('audit report: the filters as SQL (pure, shared by the rows and the operator actions)', () => {
+  it('each bound on the given time column, both inclusive, the partner condition as given; none: no condition', () => {
+    const on = { at: 'b.started_at', partner: 'm.partner = @partner' };
+    expect(filterSql({ from: null, to: null, partner: null }, on)).to.deep.equal({ sql: '', params: {} });
+    expect(filterSql({ from: '2026-01-01T00:00:00.000Z', to: '2026-12-31T23:59:59.999Z', partner: 'ACME' }, on)).to.deep.equal({
+      sql: 'b.started_at >= @from AND b.started_at <= @to AND m.partner = @partner',
+      params: { from: '2026-01-01T00:00:00.000Z', to: '2026-12-31T23:59:59.999Z', partner: 'ACME' },
+    });
+    expect(filterSql({ from: null, to: '2026-02-01T00:00:00.000Z', partner: null }, { at: 'o.at', partner: '(x)' })).to.deep.equal({ sql: 'o.at <= @to', params: { to: '2026-02-01T00:00:00.000Z' } });
   });
 });
 

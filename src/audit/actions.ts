@@ -4,6 +4,7 @@
 import type { Db } from '../ledger/db.js';
 import { operatorText } from '../ledger/operator.js';
 import type { ReportFilters } from './rows.js';
+import { filterSql } from './where.js';
 
 export interface ActionRow {
   id: number;
@@ -30,27 +31,14 @@ const OF_PARTNER = `(o.target = @partner
   OR EXISTS (SELECT 1 FROM files f WHERE f.partner = @partner AND f.name = o.target))`;
 
 export function iterateActions(db: Db, f: ReportFilters): IterableIterator<ActionRow> {
-  const parts: string[] = [];
-  const params: Record<string, string> = {};
-  if (f.from) {
-    parts.push('o.at >= @from');
-    params.from = f.from;
-  }
-  if (f.to) {
-    parts.push('o.at <= @to');
-    params.to = f.to;
-  }
-  if (f.partner) {
-    parts.push(OF_PARTNER);
-    params.partner = f.partner;
-  }
+  const w = filterSql(f, { at: 'o.at', partner: OF_PARTNER });
   const rows = db
     .prepare(
       `SELECT o.id, o.at, o.command, o.target, o.reason, o.os_user AS osUser, o.login_user AS loginUser, o.sudo_user AS sudoUser,
          (SELECT x.path FROM manifests x WHERE x.kind = 'operator' AND x.ref = CAST(o.id AS TEXT)) AS manifest
-       FROM operator_actions o ${parts.length ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY o.id`,
+       FROM operator_actions o ${w.sql ? `WHERE ${w.sql}` : ''} ORDER BY o.id`,
     )
-    .iterate(params) as IterableIterator<Omit<ActionRow, 'by'>>;
+    .iterate(w.params) as IterableIterator<Omit<ActionRow, 'by'>>;
   return (function* () {
     for (const r of rows) yield { ...r, by: operatorText(r) };
   })();

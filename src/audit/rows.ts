@@ -7,6 +7,7 @@
 // (`+s.entity` keeps the planner off the entity index, which would read nearly every row out of
 // order) gives the rows sorted without a sort.
 import type { Db } from '../ledger/db.js';
+import { filterSql } from './where.js';
 
 export interface ReportFilters {
   /** ISO-8601 UTC bounds on the batch time, both inclusive; null: open */
@@ -62,23 +63,10 @@ export interface ReportRow {
   sourceArchiveDir: string | null;
 }
 
-/** A period bound as SQL: the batch time between `from` and `to` (text compares as time). */
+/** The period on the batch time and the partner on the message, as more conditions of ROWS. */
 function where(f: ReportFilters): { sql: string; params: Record<string, string> } {
-  const parts: string[] = [];
-  const params: Record<string, string> = {};
-  if (f.from) {
-    parts.push('b.started_at >= @from');
-    params.from = f.from;
-  }
-  if (f.to) {
-    parts.push('b.started_at <= @to');
-    params.to = f.to;
-  }
-  if (f.partner) {
-    parts.push('m.partner = @partner');
-    params.partner = f.partner;
-  }
-  return { sql: parts.length ? `AND ${parts.join(' AND ')}` : '', params };
+  const w = filterSql(f, { at: 'b.started_at', partner: 'm.partner = @partner' });
+  return { sql: w.sql ? `AND ${w.sql}` : '', params: w.params };
 }
 
 /** The uploads: claim transition s, its message m, its batch b, the next claim of m (or null). */
