@@ -18,7 +18,7 @@ import { chromiumPath, pageWidths, screenshot } from './support/chromium.js';
 import { runCli } from './support/cli.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
 import { darkPixels, decodePng, inkInColumns } from './support/png.js';
-import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
+import { useSharedSshd } from './support/shared-sshd.js';
 
 interface ReportJson {
   generatedAt: string;
@@ -78,24 +78,18 @@ describe('audit report: the filters as SQL (pure, shared by the rows and the ope
 });
 
 describe('audit report (real intake, real sshd, real ledger)', function () {
-  let sshd: TestSshd;
   let flow: AuditFlow;
   let tmp: string;
 
-  before(async function () {
-    const why = sshdUnavailableReason();
-    if (why) {
-      console.log(`      SKIPPED: no private OpenSSH sshd on this machine: ${why}`);
-      this.skip();
-    }
-    sshd = await startSshd({ dirs: ['/inbox', '/outbox/IE_PROCESSING_RESPONSE'] });
-    flow = await runAuditFlow(sshd);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tlbridge-report-'));
-  });
-  after(async () => {
-    if (flow) await flow.env.close();
-    if (sshd) await sshd.dispose();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  useSharedSshd(['/inbox', '/outbox/IE_PROCESSING_RESPONSE'], {
+    ready: async (sshd) => {
+      flow = await runAuditFlow(sshd);
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tlbridge-report-'));
+    },
+    closing: async () => {
+      if (flow) await flow.env.close();
+      if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    },
   });
 
   /** the report in a format, as text (stdout joined back with its line ends) */

@@ -9,24 +9,18 @@ import path from 'node:path';
 import type { TraceMessage } from '../src/audit/trace.js';
 import { sha256Hex } from './support/acks.js';
 import { runAuditFlow, type AuditFlow } from './support/audit-flow.js';
-import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
+import { useSharedSshd } from './support/shared-sshd.js';
 
 describe('audit trace (real intake, real sshd, real ledger)', function () {
-  let sshd: TestSshd;
   let flow: AuditFlow;
 
-  before(async function () {
-    const why = sshdUnavailableReason();
-    if (why) {
-      console.log(`      SKIPPED: no private OpenSSH sshd on this machine: ${why}`);
-      this.skip();
-    }
-    sshd = await startSshd({ dirs: ['/inbox', '/outbox/IE_PROCESSING_RESPONSE'] });
-    flow = await runAuditFlow(sshd);
-  });
-  after(async () => {
-    if (flow) await flow.env.close();
-    if (sshd) await sshd.dispose();
+  useSharedSshd(['/inbox', '/outbox/IE_PROCESSING_RESPONSE'], {
+    ready: async (sshd) => {
+      flow = await runAuditFlow(sshd);
+    },
+    closing: async () => {
+      if (flow) await flow.env.close();
+    },
   });
 
   const trace = async (id: string) => {

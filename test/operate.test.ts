@@ -19,7 +19,8 @@ import { checkHealth } from '../src/monitor/health.js';
 import { runCli } from './support/cli.js';
 import { ACK_DIR, clearServer, makeAckEnv, PARTNER, renderAck, type AckEnv } from './support/acks.js';
 import { LedgerFixtures } from './support/ledger-fixtures.js';
-import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
+import type { TestSshd } from './support/sshd.js';
+import { useSharedSshd } from './support/shared-sshd.js';
 import { waitFor } from './support/daemon-env.js';
 
 describe('operator manifests keep their own fields (pure)', () => {
@@ -36,17 +37,7 @@ describe('operating: hold, release, cancel, confirm, dismiss, pause, resume, sta
   let fx: LedgerFixtures;
   let testNo = 0;
 
-  before(async function () {
-    const why = sshdUnavailableReason();
-    if (why) {
-      console.log(`      SKIPPED: no private OpenSSH sshd on this machine: ${why}`);
-      this.skip();
-    }
-    sshd = await startSshd({ dirs: ['/inbox', ACK_DIR] });
-  });
-  after(async () => {
-    if (sshd) await sshd.dispose();
-  });
+  useSharedSshd(['/inbox', ACK_DIR], { ready: (s) => (sshd = s) });
   beforeEach(() => {
     clearServer(sshd);
     const inbox = path.join(sshd.root, 'inbox');

@@ -23,7 +23,8 @@ import { ACK_DIR, renderAck } from './support/acks.js';
 import { runCli } from './support/cli.js';
 import { DaemonProcess, E2eEnv, NEVER, PARTNER } from './support/daemon-process.js';
 import { LedgerFixtures, type StagedFixture } from './support/ledger-fixtures.js';
-import { startSshd, sshdUnavailableReason, type TestSshd } from './support/sshd.js';
+import type { TestSshd } from './support/sshd.js';
+import { useSharedSshd } from './support/shared-sshd.js';
 import { Waiters } from './support/wait.js';
 
 function fakeTerminal(): NodeJS.WriteStream & { text(): string } {
@@ -61,17 +62,7 @@ describe('send-now drains, waits and asks the daemon; poll-acks the same (real s
   let fx: LedgerFixtures;
   let no = 0;
 
-  before(async function () {
-    const why = sshdUnavailableReason();
-    if (why) {
-      console.log(`      SKIPPED: no private OpenSSH sshd on this machine: ${why}`);
-      this.skip();
-    }
-    sshd = await startSshd({ dirs: ['/inbox', ACK_DIR] });
-  });
-  after(async () => {
-    await sshd?.dispose();
-  });
+  useSharedSshd(['/inbox', ACK_DIR], { ready: (s) => (sshd = s) });
   afterEach(async () => {
     sshd.thaw();
     db?.close();

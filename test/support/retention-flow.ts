@@ -8,7 +8,7 @@ import { processClaimed, type IntakeOutcome } from '../../src/intake/intake.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { nullLogger } from '../../src/log.js';
 import { ACK_DIR, clearServer, makeAckEnv, PARTNER, renderAck, type AckEnv } from './acks.js';
-import { startSshd, sshdUnavailableReason, type TestSshd } from './sshd.js';
+import { useSharedSshd } from './shared-sshd.js';
 import { runCli, type CliRun } from './cli.js';
 import { producedFile, refs } from './daemon-process.js';
 
@@ -50,24 +50,14 @@ export async function sendNow(env: AckEnv): Promise<CliRun> {
 /** The mocha hooks of a suite against one real sshd (skipped without one), each test with a
  * fresh ack env (empty server folders, a new data folder). Returns the current env. */
 export function sshdAckEnvPerTest(): () => AckEnv {
-  let sshd: TestSshd | undefined;
+  const shared = useSharedSshd(['/inbox', ACK_DIR]);
   let env: AckEnv | undefined;
-  before(async function () {
-    const why = sshdUnavailableReason();
-    if (why) {
-      console.log(`      SKIPPED: no private OpenSSH sshd on this machine: ${why}`);
-      this.skip();
-    }
-    sshd = await startSshd({ dirs: ['/inbox', ACK_DIR] });
-  });
-  after(async () => {
-    await sshd?.dispose();
-  });
   beforeEach(() => {
-    clearServer(sshd!);
-    const inbox = path.join(sshd!.root, 'inbox');
+    const sshd = shared();
+    clearServer(sshd);
+    const inbox = path.join(sshd.root, 'inbox');
     for (const e of fs.readdirSync(inbox)) fs.rmSync(path.join(inbox, e), { recursive: true, force: true });
-    env = makeAckEnv(sshd!);
+    env = makeAckEnv(sshd);
   });
   afterEach(async () => {
     await env?.close();
