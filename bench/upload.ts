@@ -7,7 +7,7 @@
 //    that, one per batch, all counted). The config has maxBatchMessages 500 and 4 connections;
 //    its ledger holds 1,000 STAGED messages and their outbox files (test/support/ledger-fixtures).
 //    So the figure is the whole cycle: ledger claim, sha256 check of each outbox file, upload
-//    (<name>.part, checks, posix-rename), a committed SENT per message, archive copy + fsync.
+//    (<name>.part, checks, posix-rename), SENT committed in groups, archive copy + fsync.
 //  - OpenSSH `sftp -b BATCH -i KEY -P PORT`, host key pinned in a known_hosts file, one
 //    connection: `put <outbox file> <dir>/<name>.part` + `rename` per file (the same protocol).
 //

@@ -132,6 +132,24 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
     expect(s.closed).to.equal(true);
   });
 
+  it('an upload bigger than the window of outstanding writes, and an empty one, arrive exact; the session stays usable', async function () {
+    const s = await SftpSession.connect(endpoint());
+    try {
+      // 2.5 MB and an odd size: several refills of the 16 x 32 KiB window, a short last chunk
+      const big = randomBytes(2_500_003);
+      expect((await s.upload(big, '/inbox/WINDOW', 'C000000000101.xml')).outcome).to.equal('uploaded');
+      expect(readFileSync(onServer('/inbox/WINDOW/C000000000101.xml')).equals(big)).to.equal(true);
+      expect((await s.upload(Buffer.alloc(0), '/inbox/WINDOW', 'C000000000102.xml')).outcome).to.equal('uploaded');
+      expect(readFileSync(onServer('/inbox/WINDOW/C000000000102.xml')).length).to.equal(0);
+      // the final name's stat sent with the writes: a second upload of the same bytes finds it
+      expect((await s.upload(big, '/inbox/WINDOW', 'C000000000101.xml')).outcome).to.equal('already-present');
+      expect(filesUnder(onServer('/inbox/WINDOW')).sort()).to.deep.equal(['C000000000101.xml', 'C000000000102.xml']);
+      expect(s.closed).to.equal(false);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses names that are not base names', async function () {
     const s = await SftpSession.connect(endpoint());
     try {

@@ -178,17 +178,28 @@ export class BatchQueries {
    * (SENT, ACCEPTED or REJECTED now): the upload is done either way. False otherwise.
    */
   markSent(id: number, remotePath: string, detail: string): boolean {
+    return this.markSentMany([{ id, remotePath, detail }])[0] === true;
+  }
+
+  /**
+   * markSent for several uploads in ONE transaction (one commit, one fsync): each answer as
+   * markSent's, in order. A crash before the commit leaves them SENDING, which recovery settles
+   * from the server (recovery.ts).
+   */
+  markSentMany(items: readonly { id: number; remotePath: string; detail: string }[]): boolean[] {
     return this.db
       .transaction(() => {
         const at = nowIso();
-        const r = moveMessage(this.db, id, 'SENDING', 'SENT', { at, detail, set: { sentAt: at, remotePath } });
-        if (r.moved) {
-          applyPendingAcks(this.db, id, at);
+        return items.map(({ id, remotePath, detail }) => {
+          const r = moveMessage(this.db, id, 'SENDING', 'SENT', { at, detail, set: { sentAt: at, remotePath } });
+          if (r.moved) {
+            applyPendingAcks(this.db, id, at);
+            return true;
+          }
+          if (r.now !== 'SENT' && r.now !== 'ACCEPTED' && r.now !== 'REJECTED') return false;
+          this.s.setRemotePath.run(remotePath, id);
           return true;
-        }
-        if (r.now !== 'SENT' && r.now !== 'ACCEPTED' && r.now !== 'REJECTED') return false;
-        this.s.setRemotePath.run(remotePath, id);
-        return true;
+        });
       })
       .immediate();
   }

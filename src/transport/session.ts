@@ -14,7 +14,7 @@ import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ByteLimit, ByteLimitExceededError, chunkedSource } from './streams.js';
+import { ByteLimit, ByteLimitExceededError } from './streams.js';
 import { checkEndpoint, connectOptions, redactor, type SftpEndpoint } from './endpoint.js';
 import { DownloadTooLargeError, HostKeyMismatchError, SftpError, SftpTimeoutError, errCode, errMessage, isUnsupported } from './errors.js';
 import { sha256Fingerprint } from './fingerprint.js';
@@ -88,7 +88,7 @@ export class SftpSession {
       mkdirp: (dir) => this.mkdirpRaw(dir),
       mkdir: (dir) => this.timed(`mkdir ${dir}`, () => this.client.mkdir(dir, false)).then(() => undefined),
       forgetDir: (dir) => this.knownDirs.delete(dir),
-      put: (data, remotePath) => this.putRaw(data, remotePath),
+      put: (data, remotePath, probe) => this.putRaw(data, remotePath, probe),
       stat: (remotePath) => this.statRaw(remotePath),
       remove: (remotePath, missingOk) => this.removeRaw(remotePath, missingOk),
       rename: (from, to) => this.renameRaw(from, to),
@@ -361,12 +361,19 @@ export class SftpSession {
     this.knownDirs.add(dir);
   }
 
-  private async putRaw(data: Buffer, remotePath: string): Promise<void> {
-    await this.timed(`put ${remotePath}`, (touch) => {
-      const src = chunkedSource(data, touch);
-      // flags 'w': create or truncate, so a stale temp from an earlier crash is replaced.
-      return this.client.put(src, remotePath, { writeStreamOptions: { flags: 'w' } });
-    });
+  /**
+   * One round trip for OPEN (create or truncate, so a stale temp from an earlier crash is
+   * replaced; the mode goes in OPEN's attributes, where ssh2's write stream sends a separate
+   * fchmod), then the WRITEs, an FSTAT of the handle, a CLOSE and a STAT of `probe`, all sent
+   * without waiting: the server answers requests in order, so the FSTAT sees every write and
+   * the whole tail costs one more round trip. This is still one operation of ours on the session
+   * (inside exclusive()); ssh2-sftp-client's own methods, which must not overlap, are not used.
+   */
+  private async putRaw(data: Buffer, remotePath: string, probe: string): Promise<{ written: number; probed: RemoteStat | null }> {
+    const sftp = (this.client as unknown as ClientInternals).sftp;
+    if (!sftp || this.closedFlag) throw this.closedError();
+    const sock = (this.raw as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
+    return this.timed(`put ${remotePath}`, (touch) => putPipelined(sftp, data, remotePath, probe, touch, sock));
   }
 
   private async removeRaw(remotePath: string, missingOk: boolean): Promise<void> {
@@ -420,6 +427,93 @@ export class SftpSession {
     const msg = this.redact(errMessage(e));
     return new SftpError(`${this.context}: ${what}: ${msg}`, errCode(e));
   }
+}
+
+/** Bytes per WRITE request: under ssh2's 32 KB default packet limit, so none is split. */
+const WRITE_CHUNK = 32 * 1024;
+/** WRITE requests outstanding at once, so a big file does not queue all of its chunks in memory twice. */
+const WRITE_WINDOW = 16;
+
+function putPipelined(
+  sftp: SFTPWrapper,
+  data: Buffer,
+  remotePath: string,
+  probe: string,
+  touch: () => void,
+  sock: { cork(): void; uncork(): void } | undefined,
+): Promise<{ written: number; probed: RemoteStat | null }> {
+  // the requests sent together leave in one socket write instead of one each
+  const corked = (send: () => void): void => {
+    sock?.cork();
+    try {
+      send();
+    } finally {
+      if (sock) process.nextTick(() => sock.uncork());
+    }
+  };
+  return new Promise((resolve, reject) => {
+    sftp.open(remotePath, 'w', { mode: 0o644 }, (err, handle) => {
+      if (err) return reject(err);
+      touch();
+      let failure: unknown;
+      let written = -1;
+      let probed: RemoteStat | null = null;
+      let pending = 0;
+      let next = 0;
+      let tailSent = false;
+      const settle = (): void => {
+        if (pending > 0 || !tailSent) return;
+        if (failure !== undefined) reject(failure);
+        else resolve({ written, probed });
+      };
+      const note = (e: unknown): void => {
+        if (e && failure === undefined) failure = e;
+      };
+      const sendTail = (): void => {
+        tailSent = true;
+        pending += 3;
+        sftp.fstat(handle, (e, st) => {
+          pending--;
+          touch();
+          if (e) note(e);
+          else written = st.size;
+          settle();
+        });
+        sftp.close(handle, (e) => {
+          pending--;
+          note(e);
+          settle();
+        });
+        sftp.stat(probe, (e, st) => {
+          pending--;
+          if (e) {
+            if ((e as { code?: unknown }).code !== 2) note(e); // 2 = SSH_FX_NO_SUCH_FILE: not there
+          } else {
+            probed = { size: st.size, type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', modifyTime: (st.mtime ?? 0) * 1000 };
+          }
+          settle();
+        });
+      };
+      const pump = (): void => {
+        while (failure === undefined && next < data.length && pending < WRITE_WINDOW) {
+          const off = next;
+          const len = Math.min(WRITE_CHUNK, data.length - off);
+          next += len;
+          pending++;
+          sftp.write(handle, data, off, len, off, (e) => {
+            pending--;
+            touch();
+            note(e);
+            corked(pump);
+            settle();
+          });
+        }
+        // after a failed write the rest is not sent; the handle is closed all the same
+        if (!tailSent && (next >= data.length || failure !== undefined) && (failure === undefined || pending === 0)) sendTail();
+      };
+      corked(pump);
+    });
+  });
 }
 
 function listType(t: string): RemoteEntryType {

@@ -1,6 +1,7 @@
 // The upload protocol of product.md 5, on the raw operations of one SFTP session:
 //
-//   mkdir -p <dir>; write <name><tempSuffix> (replacing a stale temp); check its size;
+//   mkdir -p <dir>; write <name><tempSuffix> (replacing a stale temp); check its size (of the
+//   open handle, before close) and stat <name>, both pipelined with the writes;
 //   <name> present with the same size  -> remove temp, 'already-present';
 //   <name> present with another size   -> remove temp, UploadConflictError (never overwritten);
 //   else rename temp -> <name> (posix-rename where offered) -> 'uploaded'.
@@ -25,8 +26,11 @@ export interface UploadOps {
   mkdir(dir: string): Promise<void>;
   /** the folder may be gone: ask for it again next time */
   forgetDir(dir: string): void;
-  /** create or truncate `remotePath` and write `data` */
-  put(data: Buffer, remotePath: string): Promise<void>;
+  /**
+   * Create or truncate `remotePath` and write `data`; returns the size the server has for it
+   * once written, and a stat of `probe` (null: not there) taken right after, in the same round trip.
+   */
+  put(data: Buffer, remotePath: string, probe: string): Promise<{ written: number; probed: RemoteStat | null }>;
   stat(remotePath: string): Promise<RemoteStat | null>;
   remove(remotePath: string, missingOk: boolean): Promise<void>;
   /** posix-rename where offered, else a plain rename (which refuses an existing target) */
@@ -52,21 +56,21 @@ export function uploadTarget(remoteDir: string, name: string, tempSuffix: string
 export async function uploadFile(ops: UploadOps, data: Buffer, target: UploadTarget): Promise<UploadResult> {
   const { dir, finalPath, tempPath } = target;
   await ops.mkdirp(dir);
+  let put: { written: number; probed: RemoteStat | null };
   try {
-    await ops.put(data, tempPath);
+    put = await ops.put(data, tempPath, finalPath);
   } catch (e) {
     ops.forgetDir(dir);
     throw e;
   }
-  const written = await ops.stat(tempPath);
-  if (!written || written.size !== data.length) {
+  if (put.written !== data.length) {
     await ops.remove(tempPath, true).catch(() => undefined);
     throw new SftpError(
-      `${ops.context}: upload ${tempPath}: wrote ${data.length} bytes but the server has ${written ? written.size : 'no file'}` +
+      `${ops.context}: upload ${tempPath}: wrote ${data.length} bytes but the server has ${put.written}` +
         ' (its disk may be full, or the write was cut short); not renamed to its final name',
     );
   }
-  const existing = await ops.stat(finalPath);
+  const existing = put.probed;
   if (existing) return settleExisting(ops, existing, tempPath, finalPath, data.length);
   try {
     await ops.rename(tempPath, finalPath);
