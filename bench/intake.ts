@@ -13,8 +13,7 @@
 //  - floor: the same 1,000 files, each opened, written, fsynced and closed, then one fsync of
 //    their folder.
 //
-// Each runs REPS times, interleaved; the medians make the figure. BENCH_INTAKE_CPU_PROF=DIR
-// runs the daemon with --cpu-prof into DIR (for finding where the time goes).
+// Each runs REPS times, interleaved; the medians make the figure.
 import fs from 'node:fs';
 import path from 'node:path';
 import { distIsCurrent } from '../bin/stamp.js';
@@ -101,15 +100,13 @@ async function daemonRun(ctx: BenchContext, rep: number): Promise<IntakeRun> {
   fs.mkdirSync(stage, { recursive: true });
   fs.mkdirSync(drop, { recursive: true });
   const cfg = writeConfig(base);
-  const prof = process.env.BENCH_INTAKE_CPU_PROF;
-  const env: NodeJS.ProcessEnv = { TLBRIDGE_TSX: undefined, ...(prof ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(prof)}` } : {}) };
   const names: string[] = [];
   for (let i = 0; i < INTAKE_FILES; i++) {
     const name = `R${rep}-${String(i).padStart(5, '0')}.txt`;
     fs.writeFileSync(path.join(stage, name), smallFile(`R${rep}`, i));
     names.push(name);
   }
-  const daemon = new DaemonProcess(cfg, env);
+  const daemon = new DaemonProcess(cfg, { TLBRIDGE_TSX: undefined });
   try {
     await daemon.ready(60_000);
     let converted = 0;
