@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from '../src/archive/archive.js';
-import { recoverStaging } from '../src/archive/staging.js';
+import { newStagingFolder, placeStagedMany, recoverStaging } from '../src/archive/staging.js';
 import { processClaimedGroup, type GroupResult } from '../src/intake/group.js';
 import type { ClaimedFile, IntakeDeps } from '../src/intake/intake.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
@@ -123,6 +123,24 @@ describe('intake group commit (direct calls, real ledger and files)', function (
     expect(db.prepare(`SELECT count(*) FROM messages`).pluck().get()).to.equal(3);
     expect(fs.readdirSync(path.join(dataDir, 'outbox', 'ACME-PHARMA'))).to.have.length(3);
     expect(env.logs.some((l) => l.msg.includes('group commit of intake failed'))).to.equal(true);
+    expect(archive.verify()).to.deep.equal([]);
+  });
+
+  it('a crash after several folders were placed under one marker, before the commit: the recovery removes every one of them', () => {
+    const dirs = ['2026/12/02/intake-901', '2026/12/02/intake-902'];
+    const folders = dirs.map((dir) => {
+      const staged = newStagingFolder(archive.staging);
+      fs.writeFileSync(path.join(staged, 'in.txt'), 'x\n');
+      fs.writeFileSync(path.join(staged, 'manifest.json'), '{}\n');
+      return { staged, dir };
+    });
+    // placed, as inside addMany's transaction, but no manifest row ever committed
+    placeStagedMany(folders, archive.root);
+    for (const d of dirs) expect(fs.existsSync(path.join(archive.root, d))).to.equal(true);
+    const r = recoverStaging(db, archive.root);
+    expect(r.unplaced.sort()).to.deep.equal(dirs);
+    for (const d of dirs) expect(fs.existsSync(path.join(archive.root, d))).to.equal(false);
+    expect(fs.readdirSync(archive.staging)).to.deep.equal([]);
     expect(archive.verify()).to.deep.equal([]);
   });
 });
