@@ -3,7 +3,6 @@
 import type { Section, SummaryRow } from './report.js';
 
 const OPEN: SummaryRow[] = [
-  { section: 'intake', metric: '1,000 small files dropped at once to STAGED (beyond stableMs) vs write+fsync floor', value: 'not measured yet', target: '<= 5.0x', verdict: 'SKIP' },
   { section: 'acks', metric: 'poll-acks of 500 acks vs sftp -b get+rm', value: 'not measured yet', target: '<= 2.0x', verdict: 'SKIP' },
 ];
 

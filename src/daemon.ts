@@ -8,6 +8,7 @@ import { recoverStaging } from './archive/staging.js';
 import { recordRulesInForce } from './archive/rules-record.js';
 import type { Config } from './config/load.js';
 import { dataPaths } from './config/paths.js';
+import { GROUP_FILES, processClaimedGroup } from './intake/group.js';
 import { processClaimed, sweepOrphanOutbox, type ClaimedFile, type IntakeDeps } from './intake/intake.js';
 import { DropFolderWatcher, nameFromWorkPath } from './intake/watcher.js';
 import { openLedger, type Db } from './ledger/db.js';
@@ -77,6 +78,19 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
       throw e;
     }
   };
+  // files claimed together: their plain outcomes committed together (group.ts)
+  const intakeGroup = async (files: ClaimedFile[]): Promise<{ workPath: string; error: unknown }[]> => {
+    if (files.length === 1) return intake(files[0]!).then(() => [], (error: unknown) => [{ workPath: files[0]!.workPath, error }]);
+    const failures: { workPath: string; error: unknown }[] = [];
+    await processClaimedGroup(deps, files, (r) => {
+      if ('outcome' in r) metrics.intakeFile(r.outcome.state);
+      else {
+        if ((r.error as Error).name !== 'AbortError') metrics.intakeFile('error');
+        failures.push({ workPath: r.c.workPath, error: r.error });
+      }
+    });
+    return failures;
+  };
 
   // A ledger restored from a backup may stand below numbers already handed out (product.md 6).
   const used = highestUsedSequence(d, config.sender.controlNumberPrefix, lastArchiveDay(db));
@@ -104,7 +118,8 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     workDir: d.work,
     rescanSeconds: config.rescanSeconds,
     logger,
-    onClaimed: intake,
+    onClaimed: intakeGroup,
+    maxBatch: GROUP_FILES,
   });
   await watcher.start();
   const services: Service[] = [];

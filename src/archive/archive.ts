@@ -29,9 +29,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../ledger/db.js';
 import { crashPoint } from '../util/crash-point.js';
-import { copyFdDurable, DIR_MODE, fsyncPath, writeFileDurable } from '../util/durable-file.js';
+import { copyFdDurable, DIR_MODE, fsyncAll, fsyncPath, writeFileDurable } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
-import { newStagingFolder, placeStaged, settlePlaced, stagingRootFor } from './staging.js';
+import { newStagingFolder, placeStaged, placeStagedMany, settlePlaced, stagingRootFor } from './staging.js';
 import { verifyArchive } from './verify.js';
 
 export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator' | 'config' | 'prune';
@@ -71,7 +71,7 @@ export class Archive {
   readonly staging: string;
   private sameDevice = false;
   /** markers of folders placed inside a caller's transaction, removed once it has ended */
-  private readonly unsettled = new Map<string, string>();
+  private readonly unsettled = new Map<string, string | string[]>();
 
   constructor(
     readonly root: string,
@@ -143,6 +143,80 @@ export class Archive {
     return out;
   }
 
+  /** add() for several folders of one kind at once (intake's group commit): every file is
+   * staged first and all of them fsynced together, then ONE transaction records the manifests
+   * (chained in the order given), places every folder (one marker naming them all) and runs
+   * `inTransaction` with their folders, in the order given. The same crash points, in the same
+   * order, each reached once for the whole set; all of it commits, or none. Not inside a
+   * caller's transaction: the fsyncs are awaited. */
+  async addMany<T = void>(
+    kind: ArchiveKind,
+    items: { id: string; files: ArchiveInput[]; extra?: Record<string, unknown> }[],
+    inTransaction?: (dirs: string[]) => T,
+  ): Promise<{ dirs: string[]; result: T }> {
+    if (this.db.inTransaction) throw new Error('addMany must not run inside a transaction (it awaits its fsyncs)');
+    for (const it of items) {
+      if (!/^[A-Za-z0-9._-]+$/.test(it.id)) throw new Error(`archive id must be a plain name: ${JSON.stringify(it.id)}`);
+      for (const f of it.files)
+        if (f.name.includes('/') || f.name === 'manifest.json' || f.name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(f.name)}`);
+    }
+    this.settle();
+    const createdAt = new Date().toISOString();
+    const day = `${createdAt.slice(0, 4)}/${createdAt.slice(5, 7)}/${createdAt.slice(8, 10)}`;
+    const dirs = items.map((it) => `${day}/${kind}-${it.id}`);
+    const staged: string[] = [];
+    let marker: string | undefined;
+    let result: T;
+    try {
+      const listed: ManifestFile[][] = [];
+      const written: string[] = [];
+      for (const it of items) {
+        const folder = newStagingFolder(this.staging);
+        staged.push(folder);
+        this.checkSameDevice();
+        listed.push(it.files.map((f) => stageFile(folder, f, true)));
+        written.push(...it.files.map((f) => path.join(folder, f.name)));
+      }
+      await fsyncAll(written);
+      crashPoint('archive-staged', kind);
+      result = this.db
+        .transaction(() => {
+          let prev = (this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined)?.sha256 ?? null;
+          const insert = this.db.prepare('INSERT INTO manifests (kind, ref, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)');
+          const manifests: string[] = [];
+          items.forEach((it, i) => {
+            const manifest: Manifest = { kind, id: it.id, createdAt, previousManifestSha256: prev, files: listed[i]!, ...(it.extra ?? {}) };
+            const text = JSON.stringify(manifest, null, 2) + '\n';
+            prev = sha256(text);
+            insert.run(kind, it.id, `${dirs[i]}/manifest.json`, prev, createdAt);
+            const file = path.join(staged[i]!, 'manifest.json');
+            writeFileDurable(file, text, { deferSync: true });
+            manifests.push(file);
+          });
+          // written all first, fsynced after: each fsync finds the others' journal work done
+          for (const f of manifests) fsyncPath(f);
+          for (const folder of staged) fsyncPath(folder);
+          marker = placeStagedMany(staged.map((folder, i) => ({ staged: folder, dir: dirs[i]! })), this.root);
+          crashPoint('archive-placed', kind);
+          const r = inTransaction ? inTransaction(dirs) : (undefined as T);
+          crashPoint('archive-before-commit', kind);
+          return r;
+        })
+        .immediate();
+    } catch (e) {
+      try {
+        for (const folder of staged) fs.rmSync(folder, { recursive: true, force: true });
+        if (marker) settlePlaced(this.db, this.root, marker, dirs);
+      } catch {
+        /* the recovery at the next start removes it */
+      }
+      throw e;
+    }
+    crashPoint('archive-after-commit', kind);
+    fs.rmSync(marker!, { force: true });
+    return { dirs, result };
+  }
+
   /** Markers of folders placed inside transactions that have ended since: the folder stays if
    * its manifest committed, else it goes. Runs by itself once the caller's code returns, and at
    * the next add(); a command that closes the ledger right after its transaction calls it
@@ -175,17 +249,17 @@ export class Archive {
 }
 
 /** Copies one input into the staging folder; its manifest entry. */
-function stageFile(staged: string, f: ArchiveInput): ManifestFile {
+function stageFile(staged: string, f: ArchiveInput, deferSync = false): ManifestFile {
   const dest = path.join(staged, f.name);
   if (f.data !== undefined) {
-    writeFileDurable(dest, f.data);
+    writeFileDurable(dest, f.data, { deferSync });
     return { path: f.name, sha256: sha256(f.data), bytes: Buffer.byteLength(f.data) };
   }
-  if (f.fd !== undefined) return { path: f.name, ...copyFdDurable(f.fd, dest) };
+  if (f.fd !== undefined) return { path: f.name, ...copyFdDurable(f.fd, dest, { deferSync }) };
   if (f.from === undefined) throw new Error(`archive file ${JSON.stringify(f.name)} has no data, from or fd`);
   const fd = fs.openSync(f.from, 'r');
   try {
-    return { path: f.name, ...copyFdDurable(fd, dest) };
+    return { path: f.name, ...copyFdDurable(fd, dest, { deferSync }) };
   } finally {
     fs.closeSync(fd);
   }

@@ -5,9 +5,10 @@
 //
 //   <pid>.<uuid>/          a folder being built: its files, then (inside the transaction) its
 //                          manifest.json; renamed into archive/ before the commit
-//   <pid>.<uuid>.placed    written just before that rename: the folder's path under archive/,
-//                          so a recovery can remove a placed folder whose transaction never
-//                          committed; removed once the commit is known
+//   <pid>.<uuid>.placed    written just before that rename: the folder's path under archive/
+//                          (one per line when several folders are placed in one transaction,
+//                          addMany), so a recovery can remove a placed folder whose transaction
+//                          never committed; removed once the commit is known
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -55,22 +56,38 @@ export function newStagingFolder(stagingRoot: string): string {
  * in no manifest: it is replaced). Returns the marker, to remove once the commit is known.
  */
 export function placeStaged(staged: string, archiveRoot: string, dir: string): string {
-  const marker = `${staged}${PLACED}`;
-  writeFileDurable(marker, dir, { flag: 'w' });
-  fsyncPath(path.dirname(staged));
-  mkdirs(archiveRoot, path.posix.dirname(dir));
-  const target = path.join(archiveRoot, dir);
-  try {
-    fs.renameSync(staged, target);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-    fs.rmSync(target, { recursive: true, force: true });
-    fs.renameSync(staged, target);
+  return placeStagedMany([{ staged, dir }], archiveRoot);
+}
+
+/** placeStaged for several folders of one staging root in one transaction: one marker names
+ * them all (a line each), and every folder touched is fsynced once, not once per folder. */
+export function placeStagedMany(folders: { staged: string; dir: string }[], archiveRoot: string): string {
+  const stagingRoot = path.dirname(folders[0]!.staged);
+  const marker = `${folders[0]!.staged}${PLACED}`;
+  writeFileDurable(marker, folders.map((f) => f.dir).join('\n'), { flag: 'w' });
+  fsyncPath(stagingRoot);
+  const parents = new Set<string>();
+  for (const { staged, dir } of folders) {
+    mkdirs(archiveRoot, path.posix.dirname(dir));
+    const target = path.join(archiveRoot, dir);
+    try {
+      fs.renameSync(staged, target);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      fs.rmSync(target, { recursive: true, force: true });
+      fs.renameSync(staged, target);
+    }
+    parents.add(path.dirname(target));
   }
-  fsyncPath(path.dirname(target));
-  fsyncPath(path.dirname(staged));
+  for (const p of parents) fsyncPath(p);
+  fsyncPath(stagingRoot);
   return marker;
+}
+
+/** The folders a marker names (one per line), only those of the shape archive/ uses. */
+export function markerDirs(text: string): string[] {
+  return text.split('\n').filter((d) => ARCHIVE_DIR.test(d));
 }
 
 export interface StagingRecovery {
@@ -98,11 +115,11 @@ export function recoverStaging(db: Db, archiveRoot: string, stagingRoot = stagin
     for (const name of listStaging(stagingRoot)) {
       const p = path.join(stagingRoot, name);
       if (name.endsWith(PLACED)) {
-        const dir = fs.readFileSync(p, 'utf8');
-        if (ARCHIVE_DIR.test(dir) && !committed.get(`${dir}/manifest.json`)) {
-          fs.rmSync(path.join(archiveRoot, dir), { recursive: true, force: true });
-          res.unplaced.push(dir);
-        }
+        for (const dir of markerDirs(fs.readFileSync(p, 'utf8')))
+          if (!committed.get(`${dir}/manifest.json`)) {
+            fs.rmSync(path.join(archiveRoot, dir), { recursive: true, force: true });
+            res.unplaced.push(dir);
+          }
         fs.rmSync(p, { force: true });
       } else if (fs.existsSync(path.join(p, 'manifest.json')) || !ownerAlive(name)) {
         // a manifest is written after the row is inserted, and the folder leaves staging
@@ -117,8 +134,10 @@ export function recoverStaging(db: Db, archiveRoot: string, stagingRoot = stagin
 }
 
 /** After the commit (or the rollback) of a placed folder: remove its marker, or the folder. */
-export function settlePlaced(db: Db, archiveRoot: string, marker: string, dir: string): void {
-  if (!db.prepare('SELECT 1 FROM manifests WHERE path = ?').get(`${dir}/manifest.json`)) fs.rmSync(path.join(archiveRoot, dir), { recursive: true, force: true });
+export function settlePlaced(db: Db, archiveRoot: string, marker: string, dirs: string | string[]): void {
+  const committed = db.prepare('SELECT 1 FROM manifests WHERE path = ?');
+  for (const dir of typeof dirs === 'string' ? [dirs] : dirs)
+    if (!committed.get(`${dir}/manifest.json`)) fs.rmSync(path.join(archiveRoot, dir), { recursive: true, force: true });
   fs.rmSync(marker, { force: true });
 }
 

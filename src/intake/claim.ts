@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { dataPaths } from '../config/paths.js';
 import { inputError, type InputError } from '../flatfile/errors.js';
-import { clearIntakeAttempt, recordErrorName, reservedErrorNames } from '../ledger/intake-attempts.js';
+import { clearIntakeAttempt, recordErrorName, reservedErrorNames, startIntakeAttempt } from '../ledger/intake-attempts.js';
 import type { FileRow, FileState } from '../ledger/ledger.js';
 import { fsyncPath } from '../util/durable-file.js';
 import { sha256Fd } from '../util/sha256.js';
@@ -32,6 +32,8 @@ export interface Claim {
   row: FileRow;
   log: Record<string, unknown>;
   startedAt: number;
+  /** the number of this attempt (intake_attempts.started) */
+  attempt: number;
 }
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
@@ -76,13 +78,16 @@ export async function beginClaim(deps: IntakeDeps, c: ClaimedFile, fd: number, s
   const { sha256, bytes } = await sha256Fd(fd, deps.signal);
   let row = ledger.fileByWorkPath(c.workPath);
   if (row) for (const p of ledger.dropMessagesOfFile(row.id)) fs.rmSync(p, { force: true });
-  const fileId =
-    row?.id ??
-    ledger.insertFile({ name: c.name, inbound: c.inbound.path, layout: c.inbound.layout.name, sha256, bytes, workPath: c.workPath, reprocessOf: c.reprocessOf });
+  // the attempt is committed with the claim's row, before any work (one commit, not two)
+  let attempt = 0;
+  const fileId = ledger.db.transaction(() => {
+    attempt = startIntakeAttempt(ledger.db, c.workPath).started;
+    return row?.id ?? ledger.insertFile({ name: c.name, inbound: c.inbound.path, layout: c.inbound.layout.name, sha256, bytes, workPath: c.workPath, reprocessOf: c.reprocessOf });
+  }).immediate();
   row = ledger.file(fileId)!;
   const log = { file: c.name, fileId, sha256 };
   logger.info('file received', { ...log, bytes, inbound: c.inbound.path });
-  return { deps, c, fd, st, sha256, bytes, row, log, startedAt };
+  return { deps, c, fd, st, sha256, bytes, row, log, startedAt, attempt };
 }
 
 export interface FileFacts {
@@ -171,7 +176,7 @@ export function finishLeftover(deps: IntakeDeps, c: ClaimedFile, row: FileRow): 
   return { fileId: row.id, state: row.state as IntakeOutcome['state'], messages: row.messages, errors: [] };
 }
 
-function clearWork(deps: IntakeDeps, c: ClaimedFile, errorPath: string | null, move: boolean): void {
+export function clearWork(deps: IntakeDeps, c: ClaimedFile, errorPath: string | null, move: boolean): void {
   if (move && errorPath) {
     fs.renameSync(c.workPath, errorPath);
     fsyncPath(path.dirname(errorPath));

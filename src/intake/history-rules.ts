@@ -93,3 +93,26 @@ export function historyRules(ledger: Ledger, config: Config): (m: MappedMessage,
     return errors;
   };
 }
+
+/** What the rules above read of the ledger for a message, and what a converted message adds
+ * to it, as keys: a group of files converted before one commit (group.ts) must not hold a file
+ * whose rules would read what an earlier file of the same group adds (its duplicate, its
+ * original, its last milestones update), since that is not committed while the rules run. */
+export function ruleKeys(m: MappedMessage, partner: string, config: Config): { reads: string[]; writes: string[] } {
+  const k = m.keys;
+  const doc = (type: string, ref: string) => `d\u0000${partner}\u0000${type}\u0000${ref}`;
+  const reads = [doc(m.type, k.referenceDocumentNumber)];
+  const writes = [doc(m.type, k.referenceDocumentNumber)];
+  if (m.type === 'WORK_ORDER_MILESTONES') {
+    const wo = `w\u0000${partner}\u0000${k.workOrderNumber}`;
+    reads.push(wo);
+    writes.push(wo);
+  }
+  const reverses = config.messageTypes[m.type].reverses;
+  if (reverses && k.originalReferenceDocumentNumber) {
+    const rev = `r\u0000${partner}\u0000${m.type}\u0000${k.originalReferenceDocumentNumber}`;
+    reads.push(doc(reverses, k.originalReferenceDocumentNumber), rev);
+    writes.push(rev);
+  }
+  return { reads, writes };
+}

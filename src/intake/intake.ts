@@ -9,7 +9,7 @@ import type { Archive } from '../archive/archive.js';
 import type { Config, InboundConfig } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
 import { inputError, type InputError } from '../flatfile/errors.js';
-import { failIntakeAttempt, startIntakeAttempt } from '../ledger/intake-attempts.js';
+import { failIntakeAttempt, intakeAttempt } from '../ledger/intake-attempts.js';
 import { FcnAllocator, type Ledger, type NewMessage } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import { writeFileDurable } from '../util/durable-file.js';
@@ -70,14 +70,16 @@ export function countsAsFailure(e: unknown): boolean {
 export async function processClaimed(deps: IntakeDeps, c: ClaimedFile): Promise<IntakeOutcome> {
   const db = deps.ledger.db;
   for (;;) {
-    const attempt = startIntakeAttempt(db, c.workPath);
-    if (attempt.failed >= MAX_INTAKE_FAILURES) return intakeInternal(deps, c, attempt.lastError ?? 'unknown error');
+    // the attempt itself is committed with the claim's row (beginClaim)
+    const before = intakeAttempt(db, c.workPath);
+    if (before && before.failed >= MAX_INTAKE_FAILURES) return intakeInternal(deps, c, before.lastError ?? 'unknown error');
     try {
       return await intakeOnce(deps, c);
     } catch (e) {
       if (!countsAsFailure(e)) throw e;
       const failed = failIntakeAttempt(db, c.workPath, errText(e));
-      deps.logger.error('intake threw an unexpected error', { file: c.name, workPath: c.workPath, attempt: attempt.started, failures: failed, error: (e as Error).stack ?? String(e) });
+      const attempt = intakeAttempt(db, c.workPath)?.started ?? (before?.started ?? 0) + 1;
+      deps.logger.error('intake threw an unexpected error', { file: c.name, workPath: c.workPath, attempt, failures: failed, error: (e as Error).stack ?? String(e) });
     }
   }
 }

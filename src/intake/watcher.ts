@@ -13,6 +13,12 @@ import { isIgnoredName } from './names.js';
 
 export { isIgnoredName, unsafeName } from './names.js';
 
+export interface ClaimedEntry {
+  workPath: string;
+  name: string;
+  inbound: InboundConfig;
+}
+
 interface Candidate {
   inbound: InboundConfig;
   size: number;
@@ -25,8 +31,12 @@ export interface WatcherOptions {
   workDir: string;
   rescanSeconds: number;
   logger: Logger;
-  /** called for each claimed file, in claim order; the watcher waits for it before the next */
-  onClaimed(claimed: { workPath: string; name: string; inbound: InboundConfig }): Promise<void>;
+  /** called with the files claimed so far, in claim order (every file claimed while the last
+   * call ran comes in the next one, up to maxBatch); the watcher waits for it before the next.
+   * Resolves with what went wrong per file (logged here), [] when nothing did. */
+  onClaimed(claimed: ClaimedEntry[]): Promise<{ workPath: string; error: unknown }[]>;
+  /** at most this many files per onClaimed call (default 1) */
+  maxBatch?: number;
 }
 
 export class DropFolderWatcher {
@@ -41,6 +51,9 @@ export class DropFolderWatcher {
   private rescanTimer?: NodeJS.Timeout;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
+  /** claimed, not handed over yet */
+  private waiting: ClaimedEntry[] = [];
+  private draining = false;
   private stopped = false;
   private seq = 0;
 
@@ -204,14 +217,36 @@ export class DropFolderWatcher {
       return;
     }
     this.queued++;
-    this.queue = this.queue
-      .then(() => this.opts.onClaimed({ workPath, name, inbound }))
-      .catch((e) => {
-        if (e instanceof NotAnInputError) this.opts.logger.warn('claimed entry was no regular file: put back, never opened', { workPath, error: e.message });
-        else if ((e as Error).name === 'AbortError') this.opts.logger.warn('conversion abandoned by the stop; the file stays in work/ and is converted at the next start', { workPath });
-        else this.opts.logger.error('intake failed; the file stays in work/ and is retried at the next start', { workPath, error: (e as Error).stack ?? String(e) });
-      })
-      .finally(() => this.queued--);
+    this.waiting.push({ workPath, name, inbound });
+    if (!this.draining) {
+      this.draining = true;
+      this.queue = this.queue.then(() => this.drain());
+    }
+  }
+
+  /** Hands the claimed files over, as many as have gathered each time, until none wait. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.waiting.length) {
+        const batch = this.waiting.splice(0, Math.max(1, this.opts.maxBatch ?? 1));
+        let failures: { workPath: string; error: unknown }[];
+        try {
+          failures = await this.opts.onClaimed(batch);
+        } catch (e) {
+          failures = batch.map((c) => ({ workPath: c.workPath, error: e }));
+        }
+        for (const f of failures) this.logFailure(f.workPath, f.error);
+        this.queued -= batch.length;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private logFailure(workPath: string, e: unknown): void {
+    if (e instanceof NotAnInputError) this.opts.logger.warn('claimed entry was no regular file: put back, never opened', { workPath, error: e.message });
+    else if ((e as Error).name === 'AbortError') this.opts.logger.warn('conversion abandoned by the stop; the file stays in work/ and is converted at the next start', { workPath });
+    else this.opts.logger.error('intake failed; the file stays in work/ and is retried at the next start', { workPath, error: (e as Error).stack ?? String(e) });
   }
 }
 

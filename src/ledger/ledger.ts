@@ -5,6 +5,7 @@
 // CONVERTED: everything that reads messages joins on the file's state.
 import { formatControlNumber } from '../messages/control-number.js';
 import type { MessageKeys } from '../messages/types.js';
+import type { Statement } from 'better-sqlite3';
 import { nowIso, type Db } from './db.js';
 import { recordFileTransition, recordStagedMessagesOfFile } from './message-states.js';
 
@@ -12,6 +13,18 @@ export type FileState = 'RECEIVED' | 'CONVERTED' | 'FAILED' | 'DUPLICATE';
 export type MessageState = 'STAGED' | 'SENDING' | 'SENT' | 'ACCEPTED' | 'REJECTED' | 'HELD' | 'CANCELLED';
 export const FILE_STATES: FileState[] = ['RECEIVED', 'CONVERTED', 'FAILED', 'DUPLICATE'];
 export const MESSAGE_STATES: MessageState[] = ['STAGED', 'SENDING', 'SENT', 'ACCEPTED', 'REJECTED', 'HELD', 'CANCELLED'];
+
+const statements = new WeakMap<Db, Map<string, Statement>>();
+
+/** The statement for `sql` on `db`, prepared once per connection (intake runs the same few
+ * statements for every file; preparing them each time cost more than running them). */
+export function prepared(db: Db, sql: string): Statement {
+  let m = statements.get(db);
+  if (!m) statements.set(db, (m = new Map()));
+  let st = m.get(sql);
+  if (!st) m.set(sql, (st = db.prepare(sql)));
+  return st;
+}
 
 /** Messages that count: their file's conversion has committed. */
 export const VISIBLE = `m.file_id IN (SELECT id FROM files WHERE state = 'CONVERTED')`;
@@ -58,8 +71,8 @@ export class Ledger {
     const at = nowIso();
     return this.db.transaction(() => {
       const id = Number(
-        this.db
-          .prepare(
+        prepared(
+        this.db,
             `INSERT INTO files (name, inbound, layout, sha256, bytes, state, work_path, reprocess_of, received_at, updated_at)
              VALUES (?, ?, ?, ?, ?, 'RECEIVED', ?, ?, ?, ?)`,
           )
@@ -71,11 +84,11 @@ export class Ledger {
   }
 
   file(id: number): FileRow | undefined {
-    return this.db.prepare('SELECT * FROM files WHERE id = ?').get(id) as FileRow | undefined;
+    return prepared(this.db, 'SELECT * FROM files WHERE id = ?').get(id) as FileRow | undefined;
   }
 
   fileByWorkPath(workPath: string): FileRow | undefined {
-    return this.db.prepare(`SELECT * FROM files WHERE work_path = ? ORDER BY id DESC LIMIT 1`).get(workPath) as FileRow | undefined;
+    return prepared(this.db, `SELECT * FROM files WHERE work_path = ? ORDER BY id DESC LIMIT 1`).get(workPath) as FileRow | undefined;
   }
 
   /** An earlier file with the same content that was converted and still has a message that
@@ -83,8 +96,8 @@ export class Ledger {
    * REJECTED or CANCELLED blocks nothing: its byte-identical re-drop is converted anew.
    * `fcn` is the first such message's FileControlNumber. */
   convertedFileWithSha(sha256: string, exceptId: number): (FileRow & { fcn: string }) | undefined {
-    return this.db
-      .prepare(
+    return prepared(
+        this.db,
         `SELECT f.*, (SELECT m.fcn FROM messages m WHERE m.file_id = f.id AND m.state NOT IN ('REJECTED', 'CANCELLED') ORDER BY m.id LIMIT 1) AS fcn
          FROM files f WHERE f.sha256 = ? AND f.id <> ? AND f.state = 'CONVERTED' AND fcn IS NOT NULL ORDER BY f.id LIMIT 1`,
       )
@@ -92,7 +105,7 @@ export class Ledger {
   }
 
   firstFcnOfFile(fileId: number): string | undefined {
-    return (this.db.prepare('SELECT fcn FROM messages WHERE file_id = ? ORDER BY id LIMIT 1').get(fileId) as { fcn: string } | undefined)?.fcn;
+    return (prepared(this.db, 'SELECT fcn FROM messages WHERE file_id = ? ORDER BY id LIMIT 1').get(fileId) as { fcn: string } | undefined)?.fcn;
   }
 
   /** Ends a file: its state, header facts and archive folder, in the caller's transaction. */
@@ -102,8 +115,8 @@ export class Ledger {
     facts: { messageType?: string; partner?: string; erpFileId?: string; erpCreated?: string; messages?: number; errorPath?: string; archiveDir?: string; detail?: string },
   ): void {
     const at = nowIso();
-    this.db
-      .prepare(
+    prepared(
+        this.db,
         `UPDATE files SET state = ?, message_type = ?, partner = ?, erp_file_id = ?, erp_created = ?, messages = ?,
            error_path = ?, archive_dir = ?, updated_at = ? WHERE id = ? AND state = 'RECEIVED'`,
       )
@@ -111,12 +124,12 @@ export class Ledger {
     recordFileTransition(this.db, id, 'RECEIVED', state, at, facts.detail);
     if (state === 'CONVERTED') {
       recordStagedMessagesOfFile(this.db, id, at);
-      this.db.prepare('UPDATE messages SET created_at = ?, updated_at = ? WHERE file_id = ?').run(at, at, id);
+      prepared(this.db, 'UPDATE messages SET created_at = ?, updated_at = ? WHERE file_id = ?').run(at, at, id);
     }
   }
 
   clearWorkPath(id: number): void {
-    this.db.prepare('UPDATE files SET work_path = NULL WHERE id = ?').run(id);
+    prepared(this.db, 'UPDATE files SET work_path = NULL WHERE id = ?').run(id);
   }
 
   // ---- FileControlNumbers ------------------------------------------------------------
@@ -140,12 +153,14 @@ export class Ledger {
   insertMessages(list: NewMessage[]): void {
     if (!list.length) return;
     const at = nowIso();
-    const ins = this.db.prepare(
+    const ins = prepared(
+        this.db,
       `INSERT INTO messages (file_id, partner, message_type, type_code, fcn, reference_doc, work_order, original_ref, body_hash,
          source_line, xml_path, xml_sha256, bytes, state, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'STAGED', ?, ?)`,
     );
-    const line = this.db.prepare(
+    const line = prepared(
+        this.db,
       'INSERT INTO message_lines (message_id, line_no, product_type, product_code, lot, quantity) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.db.transaction(() => {
@@ -159,9 +174,9 @@ export class Ledger {
   /** A failed file's messages never existed: remove them (their numbers stay used). */
   dropMessagesOfFile(fileId: number): string[] {
     return this.db.transaction(() => {
-      const paths = (this.db.prepare('SELECT xml_path FROM messages WHERE file_id = ?').all(fileId) as { xml_path: string }[]).map((r) => r.xml_path);
-      this.db.prepare('DELETE FROM message_lines WHERE message_id IN (SELECT id FROM messages WHERE file_id = ?)').run(fileId);
-      this.db.prepare('DELETE FROM messages WHERE file_id = ?').run(fileId);
+      const paths = (prepared(this.db, 'SELECT xml_path FROM messages WHERE file_id = ?').all(fileId) as { xml_path: string }[]).map((r) => r.xml_path);
+      prepared(this.db, 'DELETE FROM message_lines WHERE message_id IN (SELECT id FROM messages WHERE file_id = ?)').run(fileId);
+      prepared(this.db, 'DELETE FROM messages WHERE file_id = ?').run(fileId);
       return paths;
     })();
   }

@@ -1,0 +1,286 @@
+// Group commit of intake (issue 13): files claimed together are converted one after another,
+// but their outcomes are made durable and committed together: every outbox XML and archive
+// copy of the group is written first and fsynced after, several at a time (fsyncAll), and ONE
+// transaction records all their archive manifests, messages and CONVERTED states. Each file
+// still leaves work/ only after that commit (product.md 5). Only the plain case is grouped: a
+// fresh file that converts without a problem. Anything else (a resumed file, one that failed
+// before, a whole-file problem, an input error, an exception, a group commit that fails) is
+// undone here and handed to processClaimed, the one-file path, after the group's commit: a bad
+// file ends in error/ alone with its report, exactly as it does without groups.
+//
+// The rules with history read only committed CONVERTED files, so a file that would read what
+// an earlier file of the same group adds (the same content, the same document, its original)
+// closes the group: it is converted again after the group's commit (ruleKeys).
+import fs from 'node:fs';
+import path from 'node:path';
+import { dataPaths } from '../config/paths.js';
+import { clearIntakeAttempt, intakeAttempt, startIntakeAttempt } from '../ledger/intake-attempts.js';
+import { FcnAllocator, type FileRow, type NewMessage } from '../ledger/ledger.js';
+import { fsyncAll, writeFileDurable } from '../util/durable-file.js';
+import { sha256 as sha256Of, sha256Fd } from '../util/sha256.js';
+import { factsOf, openClaimed, wholeFileProblems, type Claim, type FileFacts } from './claim.js';
+import { historyRules, ruleKeys } from './history-rules.js';
+import { processClaimed, type ClaimedFile, type IntakeDeps, type IntakeOutcome } from './intake.js';
+import { archiveNameFor } from './names.js';
+import { translateFile, type TranslatedMessage } from './translate.js';
+
+/** At most this many files, or messages, wait for one commit. */
+export const GROUP_FILES = 128;
+const GROUP_MESSAGES = 2000;
+const INSERT_CHUNK = 500;
+
+export type GroupResult = { c: ClaimedFile; outcome: IntakeOutcome } | { c: ClaimedFile; error: unknown };
+
+/** Why a file leaves the group; `closesGroup`: it depends on an earlier file of the group, so
+ * it starts the next group, after this one's commit. */
+class GroupConflict extends Error {
+  override name = 'GroupConflict';
+  constructor(
+    message: string,
+    readonly closesGroup = false,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  k: Claim;
+  count: number;
+  facts: FileFacts;
+  /** messages not inserted yet: they go into the group's transaction */
+  rest: NewMessage[];
+  xml: string[];
+}
+
+/** Intake of several claimed files, in order, with one commit for the plain ones. Every file
+ * gets a result: its outcome, or what it threw (as processClaimed would). */
+export async function processClaimedGroup(deps: IntakeDeps, files: ClaimedFile[], onResult: (r: GroupResult) => void = () => undefined): Promise<GroupResult[]> {
+  const results: GroupResult[] = [];
+  const emit = (r: GroupResult): void => {
+    results.push(r);
+    onResult(r);
+  };
+  let queue = [...files];
+  while (queue.length) {
+    const { committed, later, rest, aborted } = await oneGroup(deps, queue);
+    for (const r of committed) emit(r);
+    // the one-file path, after the group's commit: it sees what the group committed
+    for (const c of later) {
+      try {
+        emit({ c, outcome: await processClaimed(deps, c) });
+      } catch (e) {
+        emit({ c, error: e });
+        if ((e as Error).name === 'AbortError') aborted.push(...rest.splice(0));
+      }
+    }
+    for (const c of aborted) emit({ c, error: Object.assign(new Error('the stop abandoned intake'), { name: 'AbortError' }) });
+    queue = rest;
+  }
+  return results;
+}
+
+interface Opened {
+  c: ClaimedFile;
+  fd: number;
+  st: fs.Stats;
+  sha256: string;
+  bytes: number;
+  startedAt: number;
+  row?: FileRow;
+}
+
+async function oneGroup(
+  deps: IntakeDeps,
+  queue: ClaimedFile[],
+): Promise<{ committed: GroupResult[]; later: ClaimedFile[]; rest: ClaimedFile[]; aborted: ClaimedFile[] }> {
+  const { config, ledger } = deps;
+  const d = dataPaths(config);
+  const pending: Pending[] = [];
+  const later: ClaimedFile[] = [];
+  const aborted: ClaimedFile[] = [];
+  const writes = new Set<string>();
+  const allocator = new FcnAllocator(ledger, config.sender.controlNumberPrefix);
+
+  // 1. the claims: each file opened and hashed, then all their rows and attempts in ONE commit
+  const opened: Opened[] = [];
+  const shas = new Set<string>();
+  let i = 0;
+  for (; i < queue.length && opened.length < GROUP_FILES; i++) {
+    const c = queue[i]!;
+    if (deps.signal?.aborted) break;
+    // a leftover outcome, a file that failed before, a forced reprocess: the one-file path
+    const row = ledger.fileByWorkPath(c.workPath);
+    if ((row && row.state !== 'RECEIVED') || (intakeAttempt(ledger.db, c.workPath)?.failed ?? 0) > 0 || c.force) {
+      later.push(c);
+      continue;
+    }
+    let o: Opened;
+    try {
+      const { fd, st } = openClaimed(c);
+      try {
+        o = { c, fd, st, startedAt: Date.now(), ...(await sha256Fd(fd, deps.signal)), ...(row ? { row } : {}) };
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') break;
+      later.push(c);
+      continue;
+    }
+    // the same content twice: the second is a duplicate of the first once that is committed
+    if (shas.has(o.sha256)) {
+      fs.closeSync(o.fd);
+      break;
+    }
+    shas.add(o.sha256);
+    opened.push(o);
+  }
+  if (deps.signal?.aborted) {
+    for (const o of opened) fs.closeSync(o.fd);
+    return { committed: [], later, rest: [], aborted: [...opened.map((o) => o.c), ...queue.slice(i)] };
+  }
+  for (const o of opened) if (o.row) for (const p of ledger.dropMessagesOfFile(o.row.id)) fs.rmSync(p, { force: true });
+  const attempts = ledger.db
+    .transaction(() =>
+      opened.map((o) => {
+        const n = startIntakeAttempt(ledger.db, o.c.workPath).started;
+        const c = o.c;
+        const id = o.row?.id ?? ledger.insertFile({ name: c.name, inbound: c.inbound.path, layout: c.inbound.layout.name, sha256: o.sha256, bytes: o.bytes, workPath: c.workPath });
+        return { n, id };
+      }),
+    )
+    .immediate();
+
+  // 2. the conversions, one after another; a file that is not plain leaves the group
+  let messages = 0;
+  let j = 0;
+  for (; j < opened.length; j++) {
+    const { c, fd, st, sha256, bytes, startedAt } = opened[j]!;
+    const fileId = attempts[j]!.id;
+    if (messages >= GROUP_MESSAGES) break;
+    const written: string[] = [];
+    try {
+      const row = ledger.file(fileId) as FileRow;
+      const log = { file: c.name, fileId, sha256 };
+      deps.logger.info('file received', { ...log, bytes, inbound: c.inbound.path });
+      const k: Claim = { deps, c, fd, st, sha256, bytes, row, log, startedAt, attempt: attempts[j]!.n };
+      if (wholeFileProblems(k).length || ledger.convertedFileWithSha(sha256, row.id)) throw new GroupConflict('not a plain file');
+      const rules = historyRules(ledger, config);
+      const mine: string[] = [];
+      let rest: NewMessage[] = [];
+      const result = await translateFile(
+        { fd },
+        {
+          signal: deps.signal,
+          config,
+          layout: c.inbound.layout,
+          fixed: { messageType: c.inbound.messageType, partner: c.inbound.partner },
+          allocate: () => allocator.allocate(),
+          check: (m, h, hash) => {
+            const keys = ruleKeys(m, h.partner, config);
+            if (keys.reads.some((r) => writes.has(r))) throw new GroupConflict('reads what an earlier file of this group adds', true);
+            mine.push(...keys.writes);
+            return rules(m, h, hash);
+          },
+          onMessage: (m: TranslatedMessage) => {
+            const dir = path.join(d.outbox, m.partner);
+            fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+            const xmlPath = path.join(dir, `${m.fileControlNumber}.xml`);
+            written.push(xmlPath);
+            writeFileDurable(xmlPath, m.xml, { deferSync: true });
+            rest.push({
+              fileId: row.id,
+              partner: m.partner,
+              messageType: m.info.name,
+              typeCode: m.info.code,
+              fcn: m.fileControlNumber,
+              keys: m.mapped.keys,
+              bodyHash: m.bodyHash,
+              sourceLine: m.mapped.line,
+              xmlPath,
+              xmlSha256: sha256Of(m.xml),
+              bytes: Buffer.byteLength(m.xml),
+            });
+            if (rest.length >= INSERT_CHUNK) {
+              ledger.insertMessages(rest);
+              rest = [];
+            }
+          },
+        },
+      );
+      if (result.errors.length) throw new GroupConflict('has problems: the one-file path reports them');
+      for (const w of mine) writes.add(w);
+      messages += result.messages;
+      pending.push({ k, count: result.messages, facts: factsOf(result.header), rest, xml: written });
+    } catch (e) {
+      // whatever it was, the one-file path does it again from the start (and counts, reports
+      // or keeps the file in work/ as it would have); nothing of this try stays behind
+      for (const p of ledger.dropMessagesOfFile(fileId)) fs.rmSync(p, { force: true });
+      for (const p of written) fs.rmSync(p, { force: true });
+      if ((e as Error).name === 'AbortError' || (e instanceof GroupConflict && e.closesGroup)) break;
+      later.push(c);
+    }
+  }
+  const kept = new Set(pending.map((p) => p.k.fd));
+  for (const o of opened) if (!kept.has(o.fd)) fs.closeSync(o.fd);
+  // a conflict or the stop: the files claimed but not converted start the next group (their
+  // rows are RECEIVED, their attempts unfailed: the group path takes them again)
+  const unconverted = opened.slice(j).map((o) => o.c);
+  if (deps.signal?.aborted) aborted.push(...unconverted, ...queue.slice(i));
+  const rest = deps.signal?.aborted ? [] : [...unconverted, ...queue.slice(i)];
+  let committed: GroupResult[] = [];
+  try {
+    await durableCommit(deps, pending, allocator);
+    committed = afterCommit(deps, pending);
+  } catch (e) {
+    if (pending.length && ledger.file(pending[0]!.k.row.id)?.state !== 'RECEIVED') throw e; // committed: nothing to undo
+    deps.logger.warn('the group commit of intake failed; its files are converted one by one', { files: pending.length, error: (e as Error).stack ?? String(e) });
+    // the group's commit failed: each of its files goes the one-file path, which counts and reports
+    for (const p of pending) {
+      for (const x of ledger.dropMessagesOfFile(p.k.row.id)) fs.rmSync(x, { force: true });
+      for (const x of p.xml) fs.rmSync(x, { force: true });
+    }
+    later.unshift(...pending.map((p) => p.k.c));
+  } finally {
+    for (const p of pending) fs.closeSync(p.k.fd);
+  }
+  return { committed, later, rest, aborted };
+}
+
+/** Every outbox file of the group durable, then the one transaction of all their outcomes. */
+async function durableCommit(deps: IntakeDeps, pending: Pending[], allocator: FcnAllocator): Promise<void> {
+  const { ledger, archive } = deps;
+  if (!pending.length) {
+    allocator.release();
+    return;
+  }
+  const xml = pending.flatMap((p) => p.xml);
+  await fsyncAll([...xml, ...new Set(xml.map((x) => path.dirname(x)))]);
+  const items = pending.map((p) => {
+    const stored = archiveNameFor(p.k.c.name);
+    const extra = { fileId: p.k.row.id, file: p.k.c.name, ...(stored !== p.k.c.name ? { storedAs: stored } : {}), sha256: p.k.sha256, outcome: 'CONVERTED', messages: p.count, ...p.facts };
+    return { id: String(p.k.row.id), files: [{ name: stored, fd: p.k.fd }], extra };
+  });
+  await archive.addMany('intake', items, (dirs) => {
+    pending.forEach((p, i) => {
+      ledger.insertMessages(p.rest);
+      clearIntakeAttempt(ledger.db, p.k.c.workPath);
+      ledger.finishFile(p.k.row.id, 'CONVERTED', { ...p.facts, messages: p.count, archiveDir: dirs[i]!, detail: `${p.count} message(s) staged` });
+    });
+    allocator.release();
+  });
+}
+
+function afterCommit(deps: IntakeDeps, pending: Pending[]): GroupResult[] {
+  const { ledger, logger } = deps;
+  // committed: now the work/ copies go, and with them the claim's paths (one commit for all)
+  for (const p of pending) fs.rmSync(p.k.c.workPath, { force: true });
+  ledger.db.transaction(() => {
+    for (const p of pending) ledger.clearWorkPath(p.k.row.id);
+  })();
+  return pending.map((p) => {
+    logger.info('file converted', { ...p.k.log, state: 'CONVERTED', messages: p.count, messageType: p.facts.messageType, partner: p.facts.partner, durationMs: Date.now() - p.k.startedAt, group: pending.length });
+    return { c: p.k.c, outcome: { fileId: p.k.row.id, state: 'CONVERTED' as const, messages: p.count, errors: [] } };
+  });
+}
