@@ -27,10 +27,11 @@ import { notMeasuredSection } from './not-measured.js';
 import { summaryTable, type BenchContext, type BenchOptions, type Section, type SummaryRow } from './report.js';
 import { startupSection } from './startup.js';
 import { sendNowSection } from './upload.js';
+import { intakeSection } from './intake.js';
 import { haveXmllint, XMLLINT_INSTALL_HINT } from './xmllint.js';
 
 /** The report's sections, in order. */
-const SECTIONS: Section[] = [startupSection, conversionSection, sendNowSection, auditReportSection, notMeasuredSection];
+const SECTIONS: Section[] = [startupSection, conversionSection, intakeSection, sendNowSection, auditReportSection, notMeasuredSection];
 
 const USAGE =
   'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload] [--results FILE]';
