@@ -19,6 +19,7 @@ import { checkEndpoint, connectOptions, redactor, type SftpEndpoint } from './en
 import { DownloadTooLargeError, HostKeyMismatchError, SftpError, SftpTimeoutError, errCode, errMessage, isUnsupported } from './errors.js';
 import { sha256Fingerprint } from './fingerprint.js';
 import { withInactivityTimeout } from './timeout.js';
+import { listType, readdirCapped } from './listing.js';
 import { makeDirs, trimDir, uploadFile, uploadTarget, type UploadOps, type UploadResult, type UploadTarget } from './upload.js';
 
 export type RemoteEntryType = 'file' | 'dir' | 'other';
@@ -328,28 +329,7 @@ export class SftpSession {
   private readdirCapped(dir: string, max: number, touch: () => void): Promise<{ entries: RemoteEntry[]; more: boolean }> {
     const sftp = (this.client as unknown as ClientInternals).sftp;
     if (!sftp) return Promise.reject(new SftpError(`${this.context}: list ${dir}: not connected`));
-    return new Promise((resolve, reject) => {
-      sftp.opendir(dir, (err, handle) => {
-        if (err) return reject(err);
-        const entries: RemoteEntry[] = [];
-        const finish = (fail: unknown, more: boolean): void => sftp.close(handle, () => (fail ? reject(fail) : resolve({ entries, more })));
-        const next = (): void =>
-          sftp.readdir(handle, (e, list) => {
-            touch();
-            // ssh2 ends a listing with a status error of code 1 (SSH_FX_EOF); an empty chunk ends it too
-            if (e) return (e as { code?: unknown }).code === 1 ? finish(null, false) : finish(e, false);
-            if (!list || list.length === 0) return finish(null, false);
-            for (const it of list) {
-              if (it.filename === '.' || it.filename === '..') continue;
-              if (entries.length >= max) return finish(null, true);
-              // as ssh2-sftp-client's list(): the type from the long name, the time in ms
-              entries.push({ name: it.filename, size: it.attrs.size, modifyTime: it.attrs.mtime * 1000, type: listType(it.longname.slice(0, 1)) });
-            }
-            next();
-          });
-        next();
-      });
-    });
+    return readdirCapped(sftp, dir, max, touch);
   }
 
   private async mkdirpRaw(dir: string): Promise<void> {
@@ -420,10 +400,6 @@ export class SftpSession {
     const msg = this.redact(errMessage(e));
     return new SftpError(`${this.context}: ${what}: ${msg}`, errCode(e));
   }
-}
-
-function listType(t: string): RemoteEntryType {
-  return t === '-' ? 'file' : t === 'd' ? 'dir' : 'other';
 }
 
 /** A connect() refused by the local packet filter (systemd's IPAddressDeny=, an OUTPUT drop)
