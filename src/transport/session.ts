@@ -19,6 +19,8 @@ import { checkEndpoint, connectOptions, redactor, type SftpEndpoint } from './en
 import { DownloadTooLargeError, HostKeyMismatchError, SftpError, SftpTimeoutError, errCode, errMessage, isUnsupported } from './errors.js';
 import { sha256Fingerprint } from './fingerprint.js';
 import { withInactivityTimeout } from './timeout.js';
+import { listType, readdirCapped } from './listing.js';
+import { putPipelined } from './put.js';
 import { makeDirs, trimDir, uploadFile, uploadTarget, type UploadOps, type UploadResult, type UploadTarget } from './upload.js';
 
 export type RemoteEntryType = 'file' | 'dir' | 'other';
@@ -328,28 +330,7 @@ export class SftpSession {
   private readdirCapped(dir: string, max: number, touch: () => void): Promise<{ entries: RemoteEntry[]; more: boolean }> {
     const sftp = (this.client as unknown as ClientInternals).sftp;
     if (!sftp) return Promise.reject(new SftpError(`${this.context}: list ${dir}: not connected`));
-    return new Promise((resolve, reject) => {
-      sftp.opendir(dir, (err, handle) => {
-        if (err) return reject(err);
-        const entries: RemoteEntry[] = [];
-        const finish = (fail: unknown, more: boolean): void => sftp.close(handle, () => (fail ? reject(fail) : resolve({ entries, more })));
-        const next = (): void =>
-          sftp.readdir(handle, (e, list) => {
-            touch();
-            // ssh2 ends a listing with a status error of code 1 (SSH_FX_EOF); an empty chunk ends it too
-            if (e) return (e as { code?: unknown }).code === 1 ? finish(null, false) : finish(e, false);
-            if (!list || list.length === 0) return finish(null, false);
-            for (const it of list) {
-              if (it.filename === '.' || it.filename === '..') continue;
-              if (entries.length >= max) return finish(null, true);
-              // as ssh2-sftp-client's list(): the type from the long name, the time in ms
-              entries.push({ name: it.filename, size: it.attrs.size, modifyTime: it.attrs.mtime * 1000, type: listType(it.longname.slice(0, 1)) });
-            }
-            next();
-          });
-        next();
-      });
-    });
+    return readdirCapped(sftp, dir, max, touch);
   }
 
   private async mkdirpRaw(dir: string): Promise<void> {
@@ -427,97 +408,6 @@ export class SftpSession {
     const msg = this.redact(errMessage(e));
     return new SftpError(`${this.context}: ${what}: ${msg}`, errCode(e));
   }
-}
-
-/** Bytes per WRITE request: under ssh2's 32 KB default packet limit, so none is split. */
-const WRITE_CHUNK = 32 * 1024;
-/** WRITE requests outstanding at once, so a big file does not queue all of its chunks in memory twice. */
-const WRITE_WINDOW = 16;
-
-function putPipelined(
-  sftp: SFTPWrapper,
-  data: Buffer,
-  remotePath: string,
-  probe: string,
-  touch: () => void,
-  sock: { cork(): void; uncork(): void } | undefined,
-): Promise<{ written: number; probed: RemoteStat | null }> {
-  // the requests sent together leave in one socket write instead of one each
-  const corked = (send: () => void): void => {
-    sock?.cork();
-    try {
-      send();
-    } finally {
-      if (sock) process.nextTick(() => sock.uncork());
-    }
-  };
-  return new Promise((resolve, reject) => {
-    sftp.open(remotePath, 'w', { mode: 0o644 }, (err, handle) => {
-      if (err) return reject(err);
-      touch();
-      let failure: unknown;
-      let written = -1;
-      let probed: RemoteStat | null = null;
-      let pending = 0;
-      let next = 0;
-      let tailSent = false;
-      const settle = (): void => {
-        if (pending > 0 || !tailSent) return;
-        if (failure !== undefined) reject(failure);
-        else resolve({ written, probed });
-      };
-      const note = (e: unknown): void => {
-        if (e && failure === undefined) failure = e;
-      };
-      const sendTail = (): void => {
-        tailSent = true;
-        pending += 3;
-        sftp.fstat(handle, (e, st) => {
-          pending--;
-          touch();
-          if (e) note(e);
-          else written = st.size;
-          settle();
-        });
-        sftp.close(handle, (e) => {
-          pending--;
-          note(e);
-          settle();
-        });
-        sftp.stat(probe, (e, st) => {
-          pending--;
-          if (e) {
-            if ((e as { code?: unknown }).code !== 2) note(e); // 2 = SSH_FX_NO_SUCH_FILE: not there
-          } else {
-            probed = { size: st.size, type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', modifyTime: (st.mtime ?? 0) * 1000 };
-          }
-          settle();
-        });
-      };
-      const pump = (): void => {
-        while (failure === undefined && next < data.length && pending < WRITE_WINDOW) {
-          const off = next;
-          const len = Math.min(WRITE_CHUNK, data.length - off);
-          next += len;
-          pending++;
-          sftp.write(handle, data, off, len, off, (e) => {
-            pending--;
-            touch();
-            note(e);
-            corked(pump);
-            settle();
-          });
-        }
-        // after a failed write the rest is not sent; the handle is closed all the same
-        if (!tailSent && (next >= data.length || failure !== undefined) && (failure === undefined || pending === 0)) sendTail();
-      };
-      corked(pump);
-    });
-  });
-}
-
-function listType(t: string): RemoteEntryType {
-  return t === '-' ? 'file' : t === 'd' ? 'dir' : 'other';
 }
 
 /** A connect() refused by the local packet filter (systemd's IPAddressDeny=, an OUTPUT drop)
