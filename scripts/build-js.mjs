@@ -22,11 +22,15 @@ try {
 }
 
 const sources = [];
+// plain JavaScript entry files (worker boots, the libxml2-wasm preload) are copied as they are:
+// dist/ code finds them by relative URL, as src/ code does
+const copies = [];
 const walk = (dir) => {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p);
     else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) sources.push(p);
+    else if (e.isFile() && e.name.endsWith('.mjs')) copies.push(p);
   }
 };
 walk(SRC);
@@ -46,6 +50,11 @@ await esbuild.build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+for (const f of copies) {
+  const to = path.join(tmp, path.relative(SRC, f));
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.copyFileSync(f, to);
+}
 fs.writeFileSync(path.join(tmp, path.basename(STAMP)), stamp + '\n');
 // replace the old build in one rename, so a concurrent start sees the old or the new one
 const old = `${DIST}.old-${process.pid}`;

@@ -1,6 +1,7 @@
 // One file put over ssh2's raw SFTP channel in as few round trips as the protocol allows: OPEN
 // with the mode in its attributes (no separate fchmod), the WRITEs in a window, then FSTAT of
-// the open handle (the size check), CLOSE and a STAT of the final name sent together. Runs
+// the open handle (the size check), CLOSE and a STAT of the final name sent together once
+// every WRITE is answered, then (the caller) the rename. Runs
 // inside the session's one exclusive operation, so nothing else uses the channel meanwhile.
 import type { SFTPWrapper } from 'ssh2';
 import type { RemoteStat } from './session.js';
@@ -84,8 +85,11 @@ export function putPipelined(
             settle();
           });
         }
-        // after a failed write the rest is not sent; the handle is closed all the same
-        if (!tailSent && (next >= data.length || failure !== undefined) && (failure === undefined || pending === 0)) sendTail();
+        // FSTAT and CLOSE only once every WRITE is answered: a server may serve the requests of
+        // one handle concurrently (the sandbox does), and a CLOSE or FSTAT that overtakes a WRITE
+        // fails the put or checks a short size. After a failed write the rest is not sent; the
+        // handle is closed all the same.
+        if (!tailSent && pending === 0 && (next >= data.length || failure !== undefined)) sendTail();
       };
       corked(pump);
     });
