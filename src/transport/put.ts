@@ -48,6 +48,17 @@ export function putPipelined(
       };
       const sendTail = (): void => {
         tailSent = true;
+        if (failure !== undefined) {
+          // the put has failed: the handle is closed without waiting for an answer, which a
+          // channel that died with the failure never gives (ssh2 drops requests sent after it)
+          try {
+            sftp.close(handle, () => undefined);
+          } catch {
+            /* the channel is gone: so is the handle */
+          }
+          reject(failure);
+          return;
+        }
         pending += 3;
         sftp.fstat(handle, (e, st) => {
           pending--;
