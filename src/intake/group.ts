@@ -17,10 +17,10 @@ import { dataPaths } from '../config/paths.js';
 import { clearIntakeAttempt, intakeAttempt, startIntakeAttempt } from '../ledger/intake-attempts.js';
 import { FcnAllocator, type FileRow, type NewMessage } from '../ledger/ledger.js';
 import { fsyncAll, writeFileDurable } from '../util/durable-file.js';
-import { sha256 as sha256Of, sha256Fd } from '../util/sha256.js';
+import { sha256Fd } from '../util/sha256.js';
 import { factsOf, openClaimed, wholeFileProblems, type Claim, type FileFacts } from './claim.js';
 import { historyRules, ruleKeys } from './history-rules.js';
-import { processClaimed, type ClaimedFile, type IntakeDeps, type IntakeOutcome } from './intake.js';
+import { newMessageOf, processClaimed, type ClaimedFile, type IntakeDeps, type IntakeOutcome } from './intake.js';
 import { archiveNameFor } from './names.js';
 import { translateFile, type TranslatedMessage } from './translate.js';
 
@@ -189,19 +189,7 @@ async function oneGroup(
             const xmlPath = path.join(dir, `${m.fileControlNumber}.xml`);
             written.push(xmlPath);
             writeFileDurable(xmlPath, m.xml, { deferSync: true });
-            rest.push({
-              fileId: row.id,
-              partner: m.partner,
-              messageType: m.info.name,
-              typeCode: m.info.code,
-              fcn: m.fileControlNumber,
-              keys: m.mapped.keys,
-              bodyHash: m.bodyHash,
-              sourceLine: m.mapped.line,
-              xmlPath,
-              xmlSha256: sha256Of(m.xml),
-              bytes: Buffer.byteLength(m.xml),
-            });
+            rest.push(newMessageOf(row.id, m, xmlPath));
             if (rest.length >= INSERT_CHUNK) {
               ledger.insertMessages(rest);
               rest = [];

@@ -151,19 +151,7 @@ async function intakeOnce(deps: IntakeDeps, c: ClaimedFile): Promise<IntakeOutco
           } catch (e) {
             throw Object.assign(new Error(`cannot write the outbox file ${xmlPath}: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code });
           }
-          pending.push({
-            fileId,
-            partner: m.partner,
-            messageType: m.info.name,
-            typeCode: m.info.code,
-            fcn: m.fileControlNumber,
-            keys: m.mapped.keys,
-            bodyHash: m.bodyHash,
-            sourceLine: m.mapped.line,
-            xmlPath,
-            xmlSha256: sha256Of(m.xml),
-            bytes: Buffer.byteLength(m.xml),
-          });
+          pending.push(newMessageOf(fileId, m, xmlPath));
           if (pending.length >= INSERT_CHUNK) {
             ledger.insertMessages(pending);
             pending = [];
@@ -180,6 +168,23 @@ async function intakeOnce(deps: IntakeDeps, c: ClaimedFile): Promise<IntakeOutco
     if (result.errors.length) return rejectClaim(k, result.errors, facts);
     return convertClaim(k, result.messages, facts);
   });
+}
+
+/** The ledger row of a message whose XML was written to `xmlPath`. */
+export function newMessageOf(fileId: number, m: TranslatedMessage, xmlPath: string): NewMessage {
+  return {
+    fileId,
+    partner: m.partner,
+    messageType: m.info.name,
+    typeCode: m.info.code,
+    fcn: m.fileControlNumber,
+    keys: m.mapped.keys,
+    bodyHash: m.bodyHash,
+    sourceLine: m.mapped.line,
+    xmlPath,
+    xmlSha256: sha256Of(m.xml),
+    bytes: Buffer.byteLength(m.xml),
+  };
 }
 
 /** After a crash: outbox files of conversions that never committed have no ledger row. */
