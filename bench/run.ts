@@ -34,7 +34,7 @@ import { haveXmllint, XMLLINT_INSTALL_HINT } from './xmllint.js';
 const SECTIONS: Section[] = [startupSection, conversionSection, intakeSection, sendNowSection, auditReportSection, notMeasuredSection];
 
 const USAGE =
-  'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload] [--results FILE]';
+  'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload] [--only SECTION,...] [--results FILE]';
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -43,7 +43,7 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
   return n;
 }
 
-function parseOptions(argv: string[], repo: string): BenchOptions & { rssMethod?: RssMethod; results: string } {
+function parseOptions(argv: string[], repo: string): BenchOptions & { rssMethod?: RssMethod; results: string; only?: string[] } {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -57,6 +57,7 @@ function parseOptions(argv: string[], repo: string): BenchOptions & { rssMethod?
       'rss-method': { type: 'string' },
       'no-upload': { type: 'boolean' },
       results: { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -64,6 +65,9 @@ function parseOptions(argv: string[], repo: string): BenchOptions & { rssMethod?
     console.log(USAGE);
     process.exit(0);
   }
+  const only = values.only === undefined ? undefined : values.only.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const known = SECTIONS.map((x) => x.name);
+  for (const name of only ?? []) if (!known.includes(name)) throw new Error(`--only: no section ${JSON.stringify(name)} (sections: ${known.join(', ')})`);
   const m = values['rss-method'];
   if (m !== undefined && m !== 'time' && m !== 'wrapper') throw new Error(`--rss-method must be time or wrapper, not ${JSON.stringify(m)}`);
   return {
@@ -74,6 +78,7 @@ function parseOptions(argv: string[], repo: string): BenchOptions & { rssMethod?
     keep: values.keep ?? false,
     upload: !values['no-upload'],
     results: path.resolve(values.results ?? path.join(repo, 'bench', 'results.json')),
+    ...(only ? { only } : {}),
     ...(m ? { rssMethod: m } : {}),
   };
 }
@@ -129,6 +134,7 @@ async function main(): Promise<number> {
   const rows: SummaryRow[] = [];
   try {
     for (const s of SECTIONS) {
+      if (opts.only && !opts.only.includes(s.name)) continue;
       try {
         rows.push(...(await s.run(ctx)));
       } catch (e) {
