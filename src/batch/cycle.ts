@@ -219,7 +219,7 @@ class Cycle implements CycleContext {
     const outcome = batchOutcome(delivered.length, claim.messages.length);
     const batchError =
       r.error ?? (r.failed || r.conflicts ? `${r.failed} failed, ${r.conflicts} conflict(s) of ${claim.messages.length}` : null);
-    finishBatch(this, batchId, delivered, outcome, batchError, false);
+    await finishBatch(this, batchId, delivered, outcome, batchError, false);
     const summary = {
       partner: this.partner,
       batchId,
