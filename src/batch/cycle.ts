@@ -187,6 +187,7 @@ class Cycle implements CycleContext {
     }
     const batchId = claim.batchId;
     r.batchId = batchId;
+    await this.q.loadAckApply(claim.messages.map((m) => m.id));
     for (const m of claim.messages) {
       this.log.info('message claimed for a batch', { ...this.fields(m), from: 'STAGED', to: 'SENDING' });
     }

@@ -21,6 +21,7 @@ export async function recoverSending(ctx: CycleContext): Promise<void> {
       partner: ctx.partner,
       messages: sending.length,
     });
+    await ctx.q.loadAckApply(sending.map((m) => m.id));
     await forEachLimit(sending, ctx.connections, async (m) => {
       if (ctx.aborted) return;
       const t = performance.now();
