@@ -580,6 +580,7 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     // the next batch cycle claims it and uploads it (its own SENT commit)
     const q = new BatchQueries(env.db);
     expect(q.claim(PARTNER, 10)!.messages.map((x) => x.id)).to.deep.equal([m.id]);
+    await q.loadAckApply([m.id]);
     expect(q.markSent(m.id, `/inbox/MATERIALS_PRODUCED/${m.fcn}.xml`, 'batch x: uploaded')).to.equal(true);
     expect(env.message(m.id)).to.include({ state: 'REJECTED', last_error: 'E5 (class 1): bad qty' });
     const t = env.transitions(m.id).slice(-3);

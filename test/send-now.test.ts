@@ -128,6 +128,20 @@ describe('send-now drains, waits and asks the daemon; poll-acks the same (real s
     ]);
   });
 
+  it('an ack recorded while a message was STAGED is applied by the send-now that uploads it (the ack code is loaded for it only)', async () => {
+    setup();
+    const [waiting, plain] = fx.stageMany(2);
+    fs.writeFileSync(path.join(sshd.root, ACK_DIR.slice(1), 'ACK-PENDING.xml'), renderAck({ inputFcn: waiting!.fcn, status: 'ERROR', errors: [{ code: 'E7', class: 1, message: 'bad lot' }] }));
+    const p = await cli('poll-acks', '--partner', PARTNER);
+    expect(p.code, p.err.join('\n')).to.equal(0);
+    expect(db.prepare(`SELECT effect FROM acks WHERE message_id = ?`).pluck().all(waiting!.id)).to.deep.equal(['pending']);
+    const r = await cli('send-now', '--partner', PARTNER);
+    expect(r.code, r.err.join('\n')).to.equal(0);
+    expect(fx.row(waiting!.id)).to.include({ state: 'REJECTED', last_error: 'E7 (class 1): bad lot' });
+    expect(state(plain!)).to.equal('SENT');
+    expect([waiting!, plain!].every(onServer)).to.equal(true);
+  });
+
   it('does not chase messages staged after it started: they fill the last batch\'s room at most', async () => {
     setup({ maxBatchMessages: 4 });
     const config = loadConfig(env.configPath);

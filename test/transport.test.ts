@@ -71,6 +71,46 @@ function whenCreated(dir: string, name: string, orEnd: Promise<unknown>): Promis
 
 // ------------------------------------------------------------------------------------ sshd
 
+/**
+ * uploadMany on one session, 8 in flight: 30 files (one past the window of outstanding writes),
+ * one already present with the same size, one with another size (a conflict); every outcome
+ * reported for its own file, the bytes exact, no temp left, the session usable afterwards.
+ */
+async function checkUploadMany(s: SftpSession, local: (remote: string) => string, remoteDir: string): Promise<void> {
+  const jobs = Array.from({ length: 30 }, (_, i) => ({
+    data: i === 7 ? randomBytes(300_000) : Buffer.from(`<doc n="${i}">${'x'.repeat(i * 50)}</doc>`),
+    dir: remoteDir,
+    name: `C${String(900 + i).padStart(12, '0')}.xml`,
+  }));
+  mkdirSync(local(remoteDir), { recursive: true });
+  writeFileSync(join(local(remoteDir), jobs[3]!.name), jobs[3]!.data); // same size: already there
+  writeFileSync(join(local(remoteDir), jobs[4]!.name), 'other'); // another size: a conflict
+  const outcomes = new Map<string, string>();
+  let next = 0;
+  let inFlight = 0;
+  let peak = 0;
+  await s.uploadMany(
+    () => {
+      if (next >= jobs.length) return null;
+      peak = Math.max(peak, ++inFlight);
+      return jobs[next++]!;
+    },
+    8,
+    (job, r, e) => {
+      inFlight--;
+      outcomes.set(job.name, r ? r.outcome : e instanceof UploadConflictError ? 'conflict' : `error: ${String(e)}`);
+    },
+  );
+  expect(peak).to.equal(8);
+  expect(jobs.map((j) => outcomes.get(j.name))).to.deep.equal(jobs.map((_, i) => (i === 3 ? 'already-present' : i === 4 ? 'conflict' : 'uploaded')));
+  for (const [i, j] of jobs.entries()) {
+    expect(readFileSync(join(local(remoteDir), j.name)).equals(i === 4 ? Buffer.from('other') : j.data), j.name).to.equal(true);
+  }
+  expect(filesUnder(local(remoteDir))).to.deep.equal(jobs.map((j) => j.name).sort());
+  expect(s.closed).to.equal(false);
+  expect((await s.upload(Buffer.from('after'), remoteDir, 'AFTER.xml')).outcome).to.equal('uploaded');
+}
+
 describe('transport: SFTP against a real OpenSSH sshd', function () {
   let sshd: TestSshd;
   let tmp: string;
@@ -145,6 +185,15 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
       expect((await s.upload(big, '/inbox/WINDOW', 'C000000000101.xml')).outcome).to.equal('already-present');
       expect(filesUnder(onServer('/inbox/WINDOW')).sort()).to.deep.equal(['C000000000101.xml', 'C000000000102.xml']);
       expect(s.closed).to.equal(false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('uploadMany: several files in flight on one session, each outcome its own, all exact', async function () {
+    const s = await SftpSession.connect(endpoint());
+    try {
+      await checkUploadMany(s, onServer, '/inbox/MANY');
     } finally {
       await s.close();
     }
@@ -590,6 +639,8 @@ describe('transport: SFTP against the sandbox (an ssh2 server without SFTP exten
         expect(filesUnder(join(dir, 'inbox/MINI'))).to.deep.equal(['C000000000070.xml']);
         expect(s.supportsPosixRename).to.equal(false);
         expect(s.closed).to.equal(false);
+        // several in flight: the sandbox serves the interleaved requests of many handles
+        await checkUploadMany(s, (remote) => join(dir, remote), '/inbox/MANY');
       } finally {
         await s.close();
       }

@@ -187,6 +187,7 @@ class Cycle implements CycleContext {
     }
     const batchId = claim.batchId;
     r.batchId = batchId;
+    await this.q.loadAckApply(claim.messages.map((m) => m.id));
     for (const m of claim.messages) {
       this.log.info('message claimed for a batch', { ...this.fields(m), from: 'STAGED', to: 'SENDING' });
     }
@@ -219,7 +220,7 @@ class Cycle implements CycleContext {
     const outcome = batchOutcome(delivered.length, claim.messages.length);
     const batchError =
       r.error ?? (r.failed || r.conflicts ? `${r.failed} failed, ${r.conflicts} conflict(s) of ${claim.messages.length}` : null);
-    finishBatch(this, batchId, delivered, outcome, batchError, false);
+    await finishBatch(this, batchId, delivered, outcome, batchError, false);
     const summary = {
       partner: this.partner,
       batchId,

@@ -1,10 +1,16 @@
 // The ledger queries and updates of a batch cycle, against the schema of
 // src/ledger/migrations.ts. State changes go through the state machine
 // (src/ledger/message-states.ts), which writes their transition rows; times are ISO-8601 UTC.
-import { applyPendingAcks } from '../acks/apply.js';
+import type { applyPendingAcks as ApplyPendingAcks } from '../acks/apply.js';
 import { nowIso, type Db } from '../ledger/db.js';
 import { VISIBLE } from '../ledger/ledger.js';
 import { moveMessage } from '../ledger/message-states.js';
+
+/** acks/apply.js, loaded (loadAckApply) only for a batch with a message that an ack waits for:
+ * it brings the XML validator with it, which most send-now runs never need. Acks wait only
+ * for a STAGED message (acks/decide.ts), so once a claim has made its messages SENDING no new
+ * one can appear for them before they are SENT. */
+let applyPendingAcks: typeof ApplyPendingAcks | undefined;
 
 export interface BatchMessageRow {
   id: number;
@@ -97,6 +103,9 @@ function prepareAll(db: Db) {
     ),
     sending: p(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.partner = ? AND m.state = 'SENDING' ORDER BY m.id`),
     message: p(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?`),
+    states: p(`SELECT id, state FROM messages WHERE id IN (SELECT value FROM json_each(?))`),
+    ackWaits: p(`SELECT 1 FROM acks WHERE message_id = ? AND effect = 'pending' LIMIT 1`),
+    acksWait: p(`SELECT 1 FROM acks WHERE effect = 'pending' AND message_id IN (SELECT value FROM json_each(?)) LIMIT 1`),
     openBatches: p(`SELECT * FROM batches WHERE partner = ? AND finished_at IS NULL ORDER BY id`),
     sendingInBatch: p(`SELECT count(*) AS n FROM messages WHERE batch_id = ? AND state = 'SENDING'`),
     deliveredInBatch: p(
@@ -136,6 +145,12 @@ export class BatchQueries {
     return this.s.message.get(id) as BatchMessageRow | undefined;
   }
 
+  /** The state now of each of `ids` (one query for many: a batch checks its messages in groups). */
+  states(ids: readonly number[]): Map<number, string> {
+    const rows = this.s.states.all(JSON.stringify(ids)) as { id: number; state: string }[];
+    return new Map(rows.map((r) => [r.id, r.state]));
+  }
+
   /** Batches of a partner that never finished (the cycle that owned them ended abruptly). */
   openBatches(partner: string): BatchRow[] {
     return this.s.openBatches.all(partner) as BatchRow[];
@@ -172,6 +187,13 @@ export class BatchQueries {
       .immediate();
   }
 
+  /** Loads what markSent needs to apply the acks that wait for any of `ids` (recorded while
+   * they were STAGED); call it once they are SENDING, before they are marked SENT. */
+  async loadAckApply(ids: readonly number[]): Promise<void> {
+    if (applyPendingAcks || !ids.length || !this.s.acksWait.get(JSON.stringify(ids))) return;
+    applyPendingAcks = (await import('../acks/apply.js')).applyPendingAcks;
+  }
+
   /**
    * SENDING -> SENT, in its own small transaction, applying what acks recorded while the message
    * was STAGED (product.md 1). True also when an ack proved the upload first and moved it on
@@ -193,7 +215,10 @@ export class BatchQueries {
         return items.map(({ id, remotePath, detail }) => {
           const r = moveMessage(this.db, id, 'SENDING', 'SENT', { at, detail, set: { sentAt: at, remotePath } });
           if (r.moved) {
-            applyPendingAcks(this.db, id, at);
+            if (this.s.ackWaits.get(id)) {
+              if (!applyPendingAcks) throw new Error(`programming error: an ack waits for message ${id}, and loadAckApply() did not run for it before markSent`);
+              applyPendingAcks(this.db, id, at);
+            }
             return true;
           }
           if (r.now !== 'SENT' && r.now !== 'ACCEPTED' && r.now !== 'REJECTED') return false;

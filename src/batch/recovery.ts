@@ -21,6 +21,7 @@ export async function recoverSending(ctx: CycleContext): Promise<void> {
       partner: ctx.partner,
       messages: sending.length,
     });
+    await ctx.q.loadAckApply(sending.map((m) => m.id));
     await forEachLimit(sending, ctx.connections, async (m) => {
       if (ctx.aborted) return;
       const t = performance.now();
@@ -55,7 +56,7 @@ export async function recoverSending(ctx: CycleContext): Promise<void> {
     const delivered = ctx.q.deliveredInBatch(b.id);
     const outcome = batchOutcome(delivered.length, b.messages);
     try {
-      finishBatch(ctx, b.id, delivered, outcome, `interrupted: the cycle that started it at ${b.started_at} ended abruptly; finished by recovery`, true);
+      await finishBatch(ctx, b.id, delivered, outcome, `interrupted: the cycle that started it at ${b.started_at} ended abruptly; finished by recovery`, true);
     } catch (e) {
       // (disk full, ...) the batch stays open and is tried again next cycle; it must not
       // keep this partner from sending

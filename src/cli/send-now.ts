@@ -12,7 +12,7 @@ import type { Config } from '../config/load.js';
 import { dataPaths } from '../config/paths.js';
 import type { Db } from '../ledger/db.js';
 import { openForCommand } from '../ledger/open.js';
-import { embeddedClientOptions } from '../sandbox/embedded.js';
+import { EMBEDDED_HOST } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { runsUnlessPaused } from './pause.js';
@@ -63,7 +63,11 @@ export async function sendNow(config: Config, opts: { partner?: string }, io: Io
 }
 
 async function localDrain(db: Db, config: Config, archive: Archive, partner: string, io: Io, bar: Bar, lockWaitMs: number): Promise<DrainResult> {
-  const pool = oneShotPool(config, partner, embeddedClientOptions(config));
+  // the sandbox's modules (an SSH server, the XML libraries) only for a partner it plays
+  const embedded = Object.values(config.partners).some((p) => p.sftp.host === EMBEDDED_HOST)
+    ? (await import('../sandbox/embedded.js')).embeddedClientOptions(config)
+    : undefined;
+  const pool = oneShotPool(config, partner, embedded);
   if (!(pool instanceof SftpPool)) {
     // the endpoint cannot be made (an unreadable key file, ...): the one cycle says so
     return drainPartner({ db, partner, lockWaitMs, cycle: async () => ({ ...emptyResult(), error: pool.error }) });

@@ -1,10 +1,55 @@
-// One file put over ssh2's raw SFTP channel in as few round trips as the protocol allows: OPEN
-// with the mode in its attributes (no separate fchmod), the WRITEs in a window, then FSTAT of
-// the open handle (the size check), CLOSE and a STAT of the final name sent together once
-// every WRITE is answered, then (the caller) the rename. Runs
-// inside the session's one exclusive operation, so nothing else uses the channel meanwhile.
+// The upload protocol's requests on ssh2's raw SFTP channel. ssh2-sftp-client's methods are not
+// used: they must not overlap on one client (libraries.md), while these are plain requests
+// that several uploads of one session (upload.ts uploadMany) may have outstanding at once.
+// A put goes in as few round trips as the protocol allows: OPEN with the mode in its
+// attributes (no separate fchmod), the WRITEs in a window, then FSTAT of the open handle (the
+// size check), CLOSE and a STAT of the final name sent together once every WRITE is answered,
+// then (the caller) the rename.
+import type { Stats } from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import type { RemoteStat } from './session.js';
+
+/** SSH_FX_NO_SUCH_FILE */
+const NO_SUCH_FILE = 2;
+
+function remoteStatOf(st: Stats): RemoteStat {
+  return { size: st.size, type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', modifyTime: (st.mtime ?? 0) * 1000 };
+}
+
+function noSuchFile(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === NO_SUCH_FILE;
+}
+
+/** One request and its answer; a synchronous throw of ssh2 (an extension the server lacks) rejects. */
+function request<T = void>(send: (cb: (e: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    send((e, v) => (e ? reject(e) : resolve(v as T)));
+  });
+}
+
+/** STAT; null when the server says there is no such file. */
+export function statRequest(sftp: SFTPWrapper, remotePath: string): Promise<RemoteStat | null> {
+  return request<Stats>((cb) => sftp.stat(remotePath, cb)).then(remoteStatOf, (e: unknown) => {
+    if (noSuchFile(e)) return null;
+    throw e;
+  });
+}
+
+/** REMOVE; with `missingOk`, a file already gone is no error. */
+export function removeRequest(sftp: SFTPWrapper, remotePath: string, missingOk: boolean): Promise<void> {
+  return request((cb) => sftp.unlink(remotePath, cb)).catch((e: unknown) => {
+    if (!(missingOk && noSuchFile(e))) throw e;
+  });
+}
+
+export function mkdirRequest(sftp: SFTPWrapper, dir: string): Promise<void> {
+  return request((cb) => sftp.mkdir(dir, cb));
+}
+
+/** posix-rename@openssh.com (replaces an existing target) or the plain RENAME (refuses one on OpenSSH). */
+export function renameRequest(sftp: SFTPWrapper, from: string, to: string, posix: boolean): Promise<void> {
+  return request((cb) => (posix ? sftp.ext_openssh_rename(from, to, cb) : sftp.rename(from, to, cb)));
+}
 
 /** Bytes per WRITE request: under ssh2's 32 KB default packet limit, so none is split. */
 const WRITE_CHUNK = 32 * 1024;
@@ -17,18 +62,16 @@ export function putPipelined(
   remotePath: string,
   probe: string,
   touch: () => void,
-  sock: { cork(): void; uncork(): void } | undefined,
+  hold: () => void,
 ): Promise<{ written: number; probed: RemoteStat | null }> {
-  // the requests sent together leave in one socket write instead of one each
+  // the requests sent together leave in one socket write instead of one each (hold: the
+  // session's socket stays corked until the end of this turn of the event loop)
   const corked = (send: () => void): void => {
-    sock?.cork();
-    try {
-      send();
-    } finally {
-      if (sock) process.nextTick(() => sock.uncork());
-    }
+    hold();
+    send();
   };
   return new Promise((resolve, reject) => {
+    hold();
     sftp.open(remotePath, 'w', { mode: 0o644 }, (err, handle) => {
       if (err) return reject(err);
       touch();
@@ -75,10 +118,8 @@ export function putPipelined(
         sftp.stat(probe, (e, st) => {
           pending--;
           if (e) {
-            if ((e as { code?: unknown }).code !== 2) note(e); // 2 = SSH_FX_NO_SUCH_FILE: not there
-          } else {
-            probed = { size: st.size, type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', modifyTime: (st.mtime ?? 0) * 1000 };
-          }
+            if (!noSuchFile(e)) note(e);
+          } else probed = remoteStatOf(st);
           settle();
         });
       };

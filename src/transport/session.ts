@@ -20,8 +20,8 @@ import { DownloadTooLargeError, HostKeyMismatchError, SftpError, SftpTimeoutErro
 import { sha256Fingerprint } from './fingerprint.js';
 import { withInactivityTimeout } from './timeout.js';
 import { listType, readdirCapped } from './listing.js';
-import { putPipelined } from './put.js';
-import { makeDirs, trimDir, uploadFile, uploadTarget, type UploadOps, type UploadResult, type UploadTarget } from './upload.js';
+import { mkdirRequest, putPipelined, removeRequest, renameRequest, statRequest } from './put.js';
+import { makeDirs, trimDir, uploadEach, uploadFile, uploadTarget, type UploadJob, type UploadOps, type UploadResult, type UploadTarget } from './upload.js';
 
 export type RemoteEntryType = 'file' | 'dir' | 'other';
 
@@ -51,6 +51,10 @@ interface SftpInternals {
 
 export class SftpSession {
   private readonly knownDirs = new Set<string>();
+  /** mkdir -p under way, by folder: the uploads of one session into a new folder wait for one */
+  private readonly makingDirs = new Map<string, Promise<void>>();
+  /** the socket is corked until the end of this turn of the event loop (hold()) */
+  private held = false;
   private readonly ep: SftpEndpoint;
   private readonly allowed: string[];
   private readonly context: string;
@@ -85,14 +89,15 @@ export class SftpSession {
     this.raw.on('error', (e: unknown) => this.markClosed(`error: ${this.redact(errMessage(e))}`));
     this.raw.on('end', () => this.markClosed('connection ended'));
     this.raw.on('close', () => this.markClosed('connection closed'));
+    // plain requests on the raw channel (put.ts), which several uploads may have outstanding at once
     this.ops = {
       context: this.context,
       mkdirp: (dir) => this.mkdirpRaw(dir),
-      mkdir: (dir) => this.timed(`mkdir ${dir}`, () => this.client.mkdir(dir, false)).then(() => undefined),
+      mkdir: (dir) => this.request(`mkdir ${dir}`, (sftp) => mkdirRequest(sftp, dir)),
       forgetDir: (dir) => this.knownDirs.delete(dir),
-      put: (data, remotePath, probe) => this.putRaw(data, remotePath, probe),
-      stat: (remotePath) => this.statRaw(remotePath),
-      remove: (remotePath, missingOk) => this.removeRaw(remotePath, missingOk),
+      put: (data, remotePath, probe) => this.request(`put ${remotePath}`, (sftp, touch) => putPipelined(sftp, data, remotePath, probe, touch, this.hold)),
+      stat: (remotePath) => this.request(`stat ${remotePath}`, (sftp) => statRequest(sftp, remotePath)),
+      remove: (remotePath, missingOk) => this.request(`remove ${remotePath}`, (sftp) => removeRequest(sftp, remotePath, missingOk)),
       rename: (from, to) => this.renameRaw(from, to),
       isClosed: () => this.closedFlag,
     };
@@ -132,6 +137,16 @@ export class SftpSession {
       return Promise.reject(e);
     }
     return this.exclusive(() => uploadFile(this.ops, data, target));
+  }
+
+  /**
+   * The same protocol for many files, up to `depth` of them in flight on this session's one
+   * channel, so each file's round trips overlap the others' (upload.ts uploadEach): `next`
+   * gives the next file (null: none left), `done` each one's outcome. Ends once `next` gave
+   * null and every upload has ended; a session that fails (closed, timed out) takes no more.
+   */
+  uploadMany<J extends UploadJob>(next: () => J | null | Promise<J | null>, depth: number, done: (job: J, r: UploadResult | undefined, e?: unknown) => void): Promise<void> {
+    return this.exclusive(() => uploadEach(this.ops, this.ep.tempSuffix, depth, next, done));
   }
 
   /** Size, type and mtime of a remote path; null when it does not exist. */
@@ -338,24 +353,45 @@ export class SftpSession {
     // a folder this session has seen is not asked for again: one round trip less per upload
     // (forgotten when an upload into it fails, in case it was removed meanwhile)
     if (this.knownDirs.has(dir)) return;
-    await makeDirs(this.ops, dir);
+    let making = this.makingDirs.get(dir);
+    if (!making) {
+      making = makeDirs(this.ops, dir).finally(() => this.makingDirs.delete(dir));
+      this.makingDirs.set(dir, making);
+    }
+    await making;
     this.knownDirs.add(dir);
   }
 
   /**
-   * One round trip for OPEN (create or truncate, so a stale temp from an earlier crash is
-   * replaced; the mode goes in OPEN's attributes, where ssh2's write stream sends a separate
-   * fchmod), then the WRITEs, an FSTAT of the handle, a CLOSE and a STAT of `probe`, all sent
-   * without waiting: the server answers requests in order, so the FSTAT sees every write and
-   * the whole tail costs one more round trip. This is still one operation of ours on the session
-   * (inside exclusive()); ssh2-sftp-client's own methods, which must not overlap, are not used.
+   * One request of the upload protocol on the raw channel (put.ts) under its own timer. None
+   * goes out on a closed session: ssh2 never answers a request sent on a channel that died.
+   * A put is one operation of ours too: OPEN (create or truncate, so a stale temp from an
+   * earlier crash is replaced; the mode goes in OPEN's attributes, where ssh2's write stream
+   * sends a separate fchmod), then the WRITEs, an FSTAT of the handle, a CLOSE and a STAT of
+   * the probe, timed by inactivity.
    */
-  private async putRaw(data: Buffer, remotePath: string, probe: string): Promise<{ written: number; probed: RemoteStat | null }> {
+  private request<T>(what: string, send: (sftp: SFTPWrapper, touch: () => void) => Promise<T>): Promise<T> {
     const sftp = (this.client as unknown as ClientInternals).sftp;
-    if (!sftp || this.closedFlag) throw this.closedError();
-    const sock = (this.raw as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
-    return this.timed(`put ${remotePath}`, (touch) => putPipelined(sftp, data, remotePath, probe, touch, sock));
+    if (!sftp || this.closedFlag) return Promise.reject(this.closedError());
+    return this.timed(what, (touch) => {
+      this.hold();
+      return send(sftp, touch);
+    });
   }
+
+  /** Corks the socket until the end of this turn of the event loop: the requests that the
+   * answers read in one go give rise to (several uploads in flight) leave in one write. */
+  private readonly hold = (): void => {
+    if (this.held) return;
+    const sock = (this.raw as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
+    if (!sock) return;
+    this.held = true;
+    sock.cork();
+    setImmediate(() => {
+      this.held = false;
+      sock.uncork();
+    });
+  };
 
   private async removeRaw(remotePath: string, missingOk: boolean): Promise<void> {
     try {
@@ -371,7 +407,7 @@ export class SftpSession {
   private async renameRaw(from: string, to: string): Promise<void> {
     if (this.posixRenameSupport !== false) {
       try {
-        await this.timed(`posix-rename ${from} -> ${to}`, () => this.client.posixRename(from, to));
+        await this.request(`posix-rename ${from} -> ${to}`, (sftp) => renameRequest(sftp, from, to, true));
         this.posixRenameSupport = true;
         return;
       } catch (e) {
@@ -382,7 +418,7 @@ export class SftpSession {
         }
       }
     }
-    await this.timed(`rename ${from} -> ${to}`, () => this.client.rename(from, to));
+    await this.request(`rename ${from} -> ${to}`, (sftp) => renameRequest(sftp, from, to, false));
   }
 
   private markClosed(reason: string): void {

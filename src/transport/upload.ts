@@ -8,6 +8,8 @@
 //
 // A reader of the server never sees a half-written file under its final name, and a retry
 // after a crash under the same name is safe: the temp is replaced, the final file never is.
+// Each file is its own chain of requests, so several may be under way on one session
+// (uploadEach): none of them waits for another's answers.
 import { SftpError, SftpTimeoutError, UploadConflictError } from './errors.js';
 import type { RemoteStat } from './session.js';
 
@@ -82,6 +84,43 @@ export async function uploadFile(ops: UploadOps, data: Buffer, target: UploadTar
     throw e;
   }
   return { outcome: 'uploaded', remotePath: finalPath };
+}
+
+/** One file of uploadEach: `data` goes to `<dir>/<name>`. */
+export interface UploadJob {
+  data: Buffer;
+  dir: string;
+  name: string;
+}
+
+/**
+ * uploadFile for the files `next` gives, `depth` at a time on the one session of `ops`: a
+ * file's round trips overlap the others' (the server answers each request as it comes).
+ * `done` gets every file's outcome, an error included; once the session has failed
+ * (`isClosed`), `next` is not asked again, and what was in flight fails with it.
+ */
+export async function uploadEach<J extends UploadJob>(
+  ops: UploadOps,
+  tempSuffix: string,
+  depth: number,
+  next: () => J | null | Promise<J | null>,
+  done: (job: J, r: UploadResult | undefined, e?: unknown) => void,
+): Promise<void> {
+  const worker = async (): Promise<void> => {
+    while (!ops.isClosed()) {
+      const job = await next();
+      if (!job) return;
+      let r: UploadResult;
+      try {
+        r = await uploadFile(ops, job.data, uploadTarget(job.dir, job.name, tempSuffix));
+      } catch (e) {
+        done(job, undefined, e);
+        continue;
+      }
+      done(job, r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, depth) }, worker));
 }
 
 async function settleExisting(
