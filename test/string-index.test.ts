@@ -15,4 +15,20 @@ describe('StringIndex', () => {
     expect(idx.get('Müller\u0000WO')).to.equal(7);
     expect(idx.get('Muller\u0000WO')).to.equal(undefined);
   });
+
+  it('keeps keys exact across its 1 MiB pages, a key longer than a page included', () => {
+    const idx = new StringIndex();
+    // ~40 bytes each: the entries fill several pages, ending close to page boundaries
+    const n = 120_000;
+    for (let i = 0; i < n; i++) expect(idx.setIfAbsent(`${'x'.repeat(i % 29)}PAGE-${i}`, i + 1)).to.equal(undefined);
+    const huge = 'H'.repeat((1 << 20) + 10);
+    expect(idx.setIfAbsent(huge, 42)).to.equal(undefined);
+    expect(idx.setIfAbsent('after-the-huge-one', 43)).to.equal(undefined);
+    for (let i = 0; i < n; i += 997) expect(idx.get(`${'x'.repeat(i % 29)}PAGE-${i}`)).to.equal(i + 1);
+    expect(idx.get(`${'x'.repeat(n % 29)}PAGE-${n}`)).to.equal(undefined);
+    expect(idx.get(huge)).to.equal(42);
+    expect(idx.get(huge.slice(1) + 'h')).to.equal(undefined);
+    expect(idx.get('after-the-huge-one')).to.equal(43);
+    expect(idx.size).to.equal(n + 2);
+  });
 });

@@ -2,10 +2,20 @@
 // conversion: a 250 MB input holds over a million references, and a JS Map of them costs
 // ~100 bytes each; this keeps the UTF-8 bytes in one growing buffer and the slots in typed
 // arrays, ~30 bytes per entry, with exact comparison (no false duplicates).
+// The bytes live in fixed 1 MiB pages that are never copied: one growing buffer held the old and
+// the new copy at once at every growth, ~2x the keys' size at the peak of a big conversion.
+const PAGE_BITS = 20;
+const PAGE = 1 << PAGE_BITS;
+/** the slots hold an address + 1 in a Uint32 */
+const MAX_ADDRESS = 2 ** 32 - 2;
+
 export class StringIndex {
-  private slots = new Uint32Array(1 << 12); // offset + 1 into `bytes`, 0 = empty
+  private slots = new Uint32Array(1 << 12); // address + 1 of the entry, 0 = empty
   private values = new Uint32Array(1 << 12);
-  private bytes = Buffer.allocUnsafe(1 << 16);
+  /** page p covers addresses p*PAGE ..; a key longer than a page gets pages of its own (the
+   * indexes it spans beyond the first stay empty) */
+  private pages: Buffer[] = [];
+  /** the next free address */
   private used = 0;
   private count = 0;
 
@@ -38,17 +48,32 @@ export class StringIndex {
   }
 
   private append(k: Buffer): number {
-    const need = this.used + 4 + k.length;
-    if (need > this.bytes.length) {
-      const next = Buffer.allocUnsafe(Math.max(need, Math.floor(this.bytes.length * 1.5)));
-      this.bytes.copy(next, 0, 0, this.used);
-      this.bytes = next;
+    const size = 4 + k.length;
+    let at = this.used;
+    let off = at & (PAGE - 1);
+    if (off === 0 || off + size > PAGE || this.pages[Math.floor(at / PAGE)] === undefined) {
+      // a fresh page: an entry never spans two (but for a key longer than a page, whose pages
+      // are its own: the address after it lies in one never allocated)
+      const p = Math.ceil(at / PAGE);
+      at = p * PAGE;
+      off = 0;
+      const span = Math.ceil(size / PAGE);
+      if (at + span * PAGE > MAX_ADDRESS) throw new Error('StringIndex: more than 4 GiB of keys');
+      this.pages[p] = Buffer.allocUnsafe(span * PAGE);
     }
-    const at = this.used;
-    this.bytes.writeUInt32LE(k.length, at);
-    k.copy(this.bytes, at + 4);
-    this.used = need;
+    const page = this.pages[Math.floor(at / PAGE)]!;
+    page.writeUInt32LE(k.length, off);
+    k.copy(page, off + 4);
+    this.used = at + size;
     return at;
+  }
+
+  /** the key stored at `at`, as a view into its page */
+  private keyAt(at: number): Buffer {
+    const page = this.pages[Math.floor(at / PAGE)]!;
+    const off = at & (PAGE - 1);
+    const len = page.readUInt32LE(off);
+    return page.subarray(off + 4, off + 4 + len);
   }
 
   private find(k: Buffer, h: number): number {
@@ -56,9 +81,7 @@ export class StringIndex {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = this.slots[i]!;
       if (s === 0) return i;
-      const at = s - 1;
-      const len = this.bytes.readUInt32LE(at);
-      if (len === k.length && this.bytes.compare(k, 0, len, at + 4, at + 4 + len) === 0) return i;
+      if (this.keyAt(s - 1).equals(k)) return i;
     }
   }
 
@@ -71,9 +94,7 @@ export class StringIndex {
     for (let j = 0; j < old.length; j++) {
       const s = old[j]!;
       if (!s) continue;
-      const at = s - 1;
-      const len = this.bytes.readUInt32LE(at);
-      let i = hash(this.bytes.subarray(at + 4, at + 4 + len)) & mask;
+      let i = hash(this.keyAt(s - 1)) & mask;
       while (this.slots[i]) i = (i + 1) & mask;
       this.slots[i] = s;
       this.values[i] = oldValues[j]!;
