@@ -24,8 +24,11 @@ import { newMessageOf, processClaimed, type ClaimedFile, type IntakeDeps, type I
 import { archiveNameFor } from './names.js';
 import { translateFile, type TranslatedMessage } from './translate.js';
 
+/** At most this many claimed files are handed to one processClaimedGroup call (the daemon's
+ * watcher batch): several commits' worth, so that the pipeline has a next group to convert. */
+export const GROUP_FILES = 1024;
 /** At most this many files, or messages, wait for one commit. */
-export const GROUP_FILES = 128;
+const COMMIT_FILES = 128;
 const GROUP_MESSAGES = 2000;
 const INSERT_CHUNK = 500;
 
@@ -53,19 +56,50 @@ interface Pending {
 }
 
 /** Intake of several claimed files, in order, with one commit for the plain ones. Every file
- * gets a result: its outcome, or what it threw (as processClaimed would). */
+ * gets a result: its outcome, or what it threw (as processClaimed would).
+ *
+ * Pipelined: while a group's commit waits for its fsyncs (in the libuv pool), the next group is
+ * claimed and converted on the event loop. Nothing of the next group may depend on what the
+ * committing one adds, as within a group: a file with the same content as one of it, or one
+ * that reads what it adds (ruleKeys), closes the next group, and is converted after that commit.
+ * Commits stay in claim order, one at a time. Anything but the plain case (a file for the
+ * one-file path, a stop, a commit that failed) waits for the commit and goes on one by one. */
 export async function processClaimedGroup(deps: IntakeDeps, files: ClaimedFile[], onResult: (r: GroupResult) => void = () => undefined): Promise<GroupResult[]> {
   const results: GroupResult[] = [];
   const emit = (r: GroupResult): void => {
     results.push(r);
     onResult(r);
   };
+  // one allocator for the pipeline: each commit gives back, in its transaction, what nobody
+  // was handed yet, so the numbers stay consecutive across groups
+  const allocator = new FcnAllocator(deps.ledger, deps.config.sender.controlNumberPrefix);
+  let inflight: { commit: Promise<Committed>; blocked: Blocked } | undefined;
   let queue = [...files];
   while (queue.length) {
-    const { committed, later, rest, aborted } = await oneGroup(deps, queue);
+    let conv: Converted;
+    try {
+      conv = await convertGroup(deps, queue, allocator, inflight?.blocked);
+    } catch (e) {
+      // the commit in flight ends first: no write of it is left running
+      if (inflight) for (const r of (await inflight.commit.catch(() => ({ committed: [] }))).committed) emit(r);
+      throw e;
+    }
+    const before = inflight ? await inflight.commit : undefined;
+    inflight = undefined;
+    for (const r of before?.committed ?? []) emit(r);
+    const commit = commitGroup(deps, conv, allocator);
+    // awaited below or at the next turn; until then its failure must not count as unhandled
+    commit.catch(() => undefined);
+    const { rest, aborted } = conv;
+    if (!before?.later.length && !conv.later.length && !aborted.length && rest.length) {
+      inflight = { commit, blocked: conv.blocked };
+      queue = rest;
+      continue;
+    }
+    const { committed, later } = await commit;
     for (const r of committed) emit(r);
     // the one-file path, after the group's commit: it sees what the group committed
-    for (const c of later) {
+    for (const c of [...(before?.later ?? []), ...later, ...conv.later]) {
       try {
         emit({ c, outcome: await processClaimed(deps, c) });
       } catch (e) {
@@ -76,7 +110,42 @@ export async function processClaimedGroup(deps: IntakeDeps, files: ClaimedFile[]
     for (const c of aborted) emit({ c, error: Object.assign(new Error('the stop abandoned intake'), { name: 'AbortError' }) });
     queue = rest;
   }
+  if (inflight) {
+    const { committed, later } = await inflight.commit;
+    for (const r of committed) emit(r);
+    for (const c of later) {
+      try {
+        emit({ c, outcome: await processClaimed(deps, c) });
+      } catch (e) {
+        emit({ c, error: e });
+      }
+    }
+  }
   return results;
+}
+
+/** What a group whose commit is in flight adds: the next group's files may not read it. */
+interface Blocked {
+  shas: Set<string>;
+  writes: Set<string>;
+}
+
+interface Converted {
+  pending: Pending[];
+  /** for the one-file path, after the commit */
+  later: ClaimedFile[];
+  /** for the next group */
+  rest: ClaimedFile[];
+  aborted: ClaimedFile[];
+  blocked: Blocked;
+  xmlWrites: DurableWrites;
+  folders: Set<string>;
+  drops: Set<string>;
+}
+
+interface Committed {
+  committed: GroupResult[];
+  later: ClaimedFile[];
 }
 
 interface Opened {
@@ -89,10 +158,7 @@ interface Opened {
   row?: FileRow;
 }
 
-async function oneGroup(
-  deps: IntakeDeps,
-  queue: ClaimedFile[],
-): Promise<{ committed: GroupResult[]; later: ClaimedFile[]; rest: ClaimedFile[]; aborted: ClaimedFile[] }> {
+async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: FcnAllocator, blocked: Blocked = { shas: new Set(), writes: new Set() }): Promise<Converted> {
   const { config, ledger } = deps;
   const d = dataPaths(config);
   const pending: Pending[] = [];
@@ -105,13 +171,12 @@ async function oneGroup(
    * a folder created in one, work/ and the drop folders claimed from (see durableCommit) */
   const folders = new Set<string>([d.work]);
   const drops = new Set<string>();
-  const allocator = new FcnAllocator(ledger, config.sender.controlNumberPrefix);
 
   // 1. the claims: each file opened and hashed, then all their rows and attempts in ONE commit
   const opened: Opened[] = [];
   const shas = new Set<string>();
   let i = 0;
-  for (; i < queue.length && opened.length < GROUP_FILES; i++) {
+  for (; i < queue.length && opened.length < COMMIT_FILES; i++) {
     const c = queue[i]!;
     if (deps.signal?.aborted) break;
     // a leftover outcome, a file that failed before, a forced reprocess: the one-file path
@@ -135,7 +200,7 @@ async function oneGroup(
       continue;
     }
     // the same content twice: the second is a duplicate of the first once that is committed
-    if (shas.has(o.sha256)) {
+    if (shas.has(o.sha256) || blocked.shas.has(o.sha256)) {
       fs.closeSync(o.fd);
       break;
     }
@@ -144,7 +209,7 @@ async function oneGroup(
   }
   if (deps.signal?.aborted) {
     for (const o of opened) fs.closeSync(o.fd);
-    return { committed: [], later, rest: [], aborted: [...opened.map((o) => o.c), ...queue.slice(i)] };
+    return { pending, later, rest: [], aborted: [...opened.map((o) => o.c), ...queue.slice(i)], blocked: { shas, writes }, xmlWrites, folders, drops };
   }
   for (const o of opened) if (o.row) for (const p of ledger.dropMessagesOfFile(o.row.id)) fs.rmSync(p, { force: true });
   const attempts = ledger.db
@@ -189,7 +254,7 @@ async function oneGroup(
           allocate: () => allocator.allocate(),
           check: (m, h, hash) => {
             const keys = ruleKeys(m, h.partner, config);
-            if (keys.reads.some((r) => writes.has(r))) throw new GroupConflict('reads what an earlier file of this group adds', true);
+            if (keys.reads.some((r) => writes.has(r) || blocked.writes.has(r))) throw new GroupConflict('reads what an earlier file of this group adds', true);
             mine.push(...keys.writes);
             return rules(m, h, hash);
           },
@@ -233,6 +298,13 @@ async function oneGroup(
   const unconverted = opened.slice(j).map((o) => o.c);
   if (deps.signal?.aborted) aborted.push(...unconverted, ...queue.slice(i));
   const rest = deps.signal?.aborted ? [] : [...unconverted, ...queue.slice(i)];
+  return { pending, later, rest, aborted, blocked: { shas: new Set(pending.map((p) => p.k.sha256)), writes }, xmlWrites, folders, drops };
+}
+
+async function commitGroup(deps: IntakeDeps, conv: Converted, allocator: FcnAllocator): Promise<Committed> {
+  const { ledger } = deps;
+  const { pending, xmlWrites, folders, drops } = conv;
+  const later: ClaimedFile[] = [];
   let committed: GroupResult[] = [];
   try {
     await durableCommit(deps, pending, allocator, xmlWrites, folders, drops);
@@ -250,7 +322,7 @@ async function oneGroup(
   } finally {
     for (const p of pending) fs.closeSync(p.k.fd);
   }
-  return { committed, later, rest, aborted };
+  return { committed, later };
 }
 
 /**
