@@ -177,6 +177,44 @@ describe('kill -9 at every archive crash point over intake, batch and ack poll (
     await expectNothingLostOrDoubled(true);
   });
 
+  it('intake group commit: three files claimed together, killed at each point of their one archive write, lose and double nothing', async function () {
+    for (const point of POINTS) {
+      await setup();
+      const names = ['g-a.txt', 'g-b.txt', 'g-c.txt'];
+      // dropped before the start: the first scan sees all three, so they are claimed and committed together
+      names.forEach((name, i) => env!.drop(name, producedFile(refs(`G${i}`, PER_FILE), `EXP-G${i}`)));
+      const crashAt = `${point}:intake`;
+      await expectKilledAt(start(crashAt), crashAt);
+      const staged = filesUnder(path.join(env!.dataDir, 'archive-staging'));
+      // the group path, not three one-file writes: one call's folder holds every file's folder
+      if (point === 'archive-staged') expect(staged.filter((f) => f.endsWith('/manifest.json')).length, `${crashAt}: ${staged.join(', ')}`).to.equal(names.length);
+      notes.push(`group ${crashAt}: killed; ${staged.length} file(s) left in archive-staging/, ${env!.filesUnder('work').length} in work/`);
+      const last = start();
+      await last.ready();
+      await env!.waitLedger(`${names.length} files CONVERTED`, (db) => count(db, `SELECT count(*) AS n FROM files WHERE state = 'CONVERTED'`) === names.length, 60_000, 100);
+      const stop = await last.terminate();
+      expect(stop?.code, `${crashAt}: the last daemon stops cleanly\n${last.tail()}`).to.equal(0);
+      const audit = env!.cli(['audit', 'verify']);
+      expect(audit.code, `${crashAt}: audit verify\n${audit.stdout}${audit.stderr}`).to.equal(0);
+      expect(env!.files().map((f) => [f.name, f.state, f.work_path]).sort(), crashAt).to.deep.equal(names.map((n) => [n, 'CONVERTED', null]));
+      expect(env!.filesUnder('work'), `${crashAt}: work/`).to.deep.equal([]);
+      expect(env!.filesUnder('error'), `${crashAt}: error/`).to.deep.equal([]);
+      expect(filesUnder(path.join(env!.dataDir, 'archive-staging')), `${crashAt}: archive-staging/`).to.deep.equal([]);
+      const msgs = env!.messages();
+      expect(msgs.length, `${crashAt}: messages`).to.equal(names.length * PER_FILE);
+      expect(new Set(msgs.map((m) => m.reference_doc)).size, `${crashAt}: documents`).to.equal(names.length * PER_FILE);
+      expect(new Set(msgs.map((m) => m.fcn)).size, `${crashAt}: FileControlNumbers`).to.equal(names.length * PER_FILE);
+      const manifests = env!.ledger((db) => db.prepare('SELECT kind, ref, path FROM manifests ORDER BY seq').all() as { kind: string; ref: string; path: string }[])!;
+      expect(manifests.filter((m) => m.kind === 'intake').length, `${crashAt}: intake manifests, one per input`).to.equal(names.length);
+      const folders = new Set(env!.filesUnder('archive').map((f) => path.dirname(f)));
+      expect([...folders].sort(), `${crashAt}: archive/ holds the chain's folders only`).to.deep.equal(manifests.map((m) => path.dirname(m.path)).sort());
+      await env!.dispose();
+      env = undefined;
+      await sshd!.dispose();
+      sshd = undefined;
+    }
+  });
+
   it('batch: killed at each point while archiving a finished batch (the restart finishes it by recovery), then a normal start', async function () {
     await setup();
     dropGood();

@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../ledger/db.js';
 import { crashPoint } from '../util/crash-point.js';
-import { copyFdDurable, DIR_MODE, fsyncAll, fsyncPath, writeFileDurable } from '../util/durable-file.js';
+import { copyFdDurable, copyFdDurableAsync, DIR_MODE, fsyncPath, fsyncPathAsync, writeFileDurable, writeFileDurableAsync } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
 import { newStagingFolder, placeStaged, placeStagedMany, settlePlaced, stagingRootFor } from './staging.js';
 import { verifyArchive } from './verify.js';
@@ -146,12 +146,23 @@ export class Archive {
     return out;
   }
 
-  /** add() for several folders of one kind at once (intake's group commit): every file is
-   * staged first and all of them fsynced together, then ONE transaction records the manifests
-   * (chained in the order given), places every folder (one marker naming them all) and runs
-   * `inTransaction` with their folders, in the order given. The same crash points, in the same
-   * order, each reached once for the whole set; all of it commits, or none. Not inside a
-   * caller's transaction: the fsyncs are awaited. */
+  /** add() for several folders of one kind at once (intake's group commit), with the slow part
+   * out of the write lock and off the event loop: the folders are built inside ONE staging
+   * folder of this call, each with its files and its manifest.json (chained in the order given
+   * from the chain's head as read before), everything fsynced in the libuv pool, several at a
+   * time; then ONE transaction checks that the head is still the one the manifests chain from
+   * (else it rewrites them, fsynced one by one: another writer came between), records the
+   * manifests, places every folder (one marker naming them all) and runs `inTransaction` with
+   * their folders, in the order given. The same crash points, in the same order, each reached
+   * once for the whole set; all of it commits, or none.
+   *
+   * Why manifests may be written before the transaction here: recovery (staging.ts) takes a
+   * staging folder holding a manifest.json for a rolled-back transaction, but it looks only at
+   * the top level, where this call's folder holds item folders, no manifest: it is kept while
+   * this process lives and removed once it is gone, like any copy that never reached its
+   * transaction. Placement still happens under the write lock, before the commit, with its
+   * marker at the top level, so everything recovery reasons about is unchanged. Not inside a
+   * caller's transaction: the writes are awaited. */
   async addMany<T = void>(
     kind: ArchiveKind,
     items: { id: string; files: ArchiveInput[]; extra?: Record<string, unknown> }[],
@@ -167,39 +178,54 @@ export class Archive {
     const createdAt = new Date().toISOString();
     const day = `${createdAt.slice(0, 4)}/${createdAt.slice(5, 7)}/${createdAt.slice(8, 10)}`;
     const dirs = items.map((it) => `${day}/${kind}-${it.id}`);
-    const staged: string[] = [];
+    const group = newStagingFolder(this.staging);
+    // named by position: two items may share an id only if they share a folder, which add() forbids too
+    const folders = items.map((_, i) => path.join(group, String(i)));
     let marker: string | undefined;
     let result: T;
     try {
-      const listed: ManifestFile[][] = [];
-      const written: string[] = [];
-      for (const it of items) {
-        const folder = newStagingFolder(this.staging);
-        staged.push(folder);
-        this.checkSameDevice();
-        listed.push(it.files.map((f) => stageFile(folder, f, true)));
-        written.push(...it.files.map((f) => path.join(folder, f.name)));
-      }
-      await fsyncAll(written);
+      this.checkSameDevice();
+      const listed = await mapLimit(items, STAGE_CONCURRENCY, async (it, i) => {
+        await fs.promises.mkdir(folders[i]!, { mode: DIR_MODE });
+        await fs.promises.chmod(folders[i]!, DIR_MODE);
+        const files: ManifestFile[] = [];
+        for (const f of it.files) files.push(await stageFileAsync(folders[i]!, f));
+        return files;
+      });
+      const chain = (head: string | null): string[] =>
+        items.map((it, i) => {
+          const manifest: Manifest = { kind, id: it.id, createdAt, previousManifestSha256: head, files: listed[i]!, ...(it.extra ?? {}) };
+          const text = JSON.stringify(manifest, null, 2) + '\n';
+          head = sha256(text);
+          return text;
+        });
+      const head = (): string | null => (this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined)?.sha256 ?? null;
+      const readHead = head();
+      let texts = chain(readHead);
+      // each manifest durable, then its folder (the entries of its files and manifest)
+      await mapLimit(items, STAGE_CONCURRENCY, async (_, i) => {
+        await writeFileDurableAsync(path.join(folders[i]!, 'manifest.json'), texts[i]!);
+        await fsyncPathAsync(folders[i]!);
+      });
       crashPoint('archive-staged', kind);
       result = this.db
         .transaction(() => {
-          let prev = (this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined)?.sha256 ?? null;
+          const now = head();
+          if (now !== readHead) {
+            // another manifest joined the chain since: these chain from it instead
+            texts = chain(now);
+            texts.forEach((text, i) => {
+              writeFileDurable(path.join(folders[i]!, 'manifest.json'), text, { flag: 'w' });
+              fsyncPath(folders[i]!);
+            });
+          }
           const insert = this.db.prepare('INSERT INTO manifests (kind, ref, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)');
-          const manifests: string[] = [];
-          items.forEach((it, i) => {
-            const manifest: Manifest = { kind, id: it.id, createdAt, previousManifestSha256: prev, files: listed[i]!, ...(it.extra ?? {}) };
-            const text = JSON.stringify(manifest, null, 2) + '\n';
-            prev = sha256(text);
-            insert.run(kind, it.id, `${dirs[i]}/manifest.json`, prev, createdAt);
-            const file = path.join(staged[i]!, 'manifest.json');
-            writeFileDurable(file, text, { deferSync: true });
-            manifests.push(file);
-          });
-          // written all first, fsynced after: each fsync finds the others' journal work done
-          for (const f of manifests) fsyncPath(f);
-          for (const folder of staged) fsyncPath(folder);
-          marker = placeStagedMany(staged.map((folder, i) => ({ staged: folder, dir: dirs[i]! })), this.root);
+          items.forEach((it, i) => insert.run(kind, it.id, `${dirs[i]}/manifest.json`, sha256(texts[i]!), createdAt));
+          marker = placeStagedMany(
+            folders.map((folder, i) => ({ staged: folder, dir: dirs[i]! })),
+            this.root,
+            group,
+          );
           crashPoint('archive-placed', kind);
           const r = inTransaction ? inTransaction(dirs) : (undefined as T);
           crashPoint('archive-before-commit', kind);
@@ -208,7 +234,7 @@ export class Archive {
         .immediate();
     } catch (e) {
       try {
-        for (const folder of staged) fs.rmSync(folder, { recursive: true, force: true });
+        fs.rmSync(group, { recursive: true, force: true });
         if (marker) settlePlaced(this.db, this.root, marker, dirs);
       } catch {
         /* the recovery at the next start removes it */
@@ -217,6 +243,8 @@ export class Archive {
     }
     crashPoint('archive-after-commit', kind);
     fs.rmSync(marker!, { force: true });
+    // empty now; if a crash leaves it, the recovery removes it once this process is gone
+    fs.rmSync(group, { recursive: true, force: true });
     return { dirs, result };
   }
 
@@ -266,4 +294,45 @@ function stageFile(staged: string, f: ArchiveInput, deferSync = false): Manifest
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** How many of addMany's folders are staged at once (each copy holds a 1 MiB buffer). */
+const STAGE_CONCURRENCY = 8;
+
+/** stageFile in the libuv pool; the file is durable when it resolves. */
+async function stageFileAsync(staged: string, f: ArchiveInput): Promise<ManifestFile> {
+  const dest = path.join(staged, f.name);
+  if (f.data !== undefined) {
+    await writeFileDurableAsync(dest, f.data);
+    return { path: f.name, sha256: sha256(f.data), bytes: Buffer.byteLength(f.data) };
+  }
+  if (f.fd !== undefined) return { path: f.name, ...(await copyFdDurableAsync(f.fd, dest)) };
+  if (f.from === undefined) throw new Error(`archive file ${JSON.stringify(f.name)} has no data, from or fd`);
+  const h = await fs.promises.open(f.from, 'r');
+  try {
+    return { path: f.name, ...(await copyFdDurableAsync(h.fd, dest)) };
+  } finally {
+    await h.close();
+  }
+}
+
+/** fn over items, at most `limit` at a time; the results in the items' order. Every call has
+ * ended when it settles (a failure is thrown only then: nothing is left writing). */
+async function mapLimit<I, O>(items: readonly I[], limit: number, fn: (item: I, i: number) => Promise<O>): Promise<O[]> {
+  const out: O[] = new Array<O>(items.length);
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failure) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.e;
+  return out;
 }

@@ -60,10 +60,13 @@ export function placeStaged(staged: string, archiveRoot: string, dir: string): s
 }
 
 /** placeStaged for several folders of one staging root in one transaction: one marker names
- * them all (a line each), and every folder touched is fsynced once, not once per folder. */
-export function placeStagedMany(folders: { staged: string; dir: string }[], archiveRoot: string): string {
-  const stagingRoot = path.dirname(folders[0]!.staged);
-  const marker = `${folders[0]!.staged}${PLACED}`;
+ * them all (a line each), and every folder touched is fsynced once, not once per folder.
+ * `group`: the folders sit inside this folder of the staging root (Archive.addMany), and the
+ * marker beside it, at the top level where recovery looks. */
+export function placeStagedMany(folders: { staged: string; dir: string }[], archiveRoot: string, group?: string): string {
+  const from = group ?? path.dirname(folders[0]!.staged);
+  const stagingRoot = group ? path.dirname(group) : from;
+  const marker = `${group ?? folders[0]!.staged}${PLACED}`;
   writeFileDurable(marker, folders.map((f) => f.dir).join('\n'), { flag: 'w' });
   fsyncPath(stagingRoot);
   const parents = new Set<string>();
@@ -81,7 +84,7 @@ export function placeStagedMany(folders: { staged: string; dir: string }[], arch
     parents.add(path.dirname(target));
   }
   for (const p of parents) fsyncPath(p);
-  fsyncPath(stagingRoot);
+  fsyncPath(from);
   return marker;
 }
 

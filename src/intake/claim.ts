@@ -76,6 +76,7 @@ export async function beginClaim(deps: IntakeDeps, c: ClaimedFile, fd: number, s
   const { ledger, logger } = deps;
   const startedAt = Date.now();
   const { sha256, bytes } = await sha256Fd(fd, deps.signal);
+  claimDurable(c);
   let row = ledger.fileByWorkPath(c.workPath);
   if (row) for (const p of ledger.dropMessagesOfFile(row.id)) fs.rmSync(p, { force: true });
   // the attempt is committed with the claim's row, before any work (one commit, not two)
@@ -88,6 +89,17 @@ export async function beginClaim(deps: IntakeDeps, c: ClaimedFile, fd: number, s
   const log = { file: c.name, fileId, sha256 };
   logger.info('file received', { ...log, bytes, inbound: c.inbound.path });
   return { deps, c, fd, st, sha256, bytes, row, log, startedAt, attempt };
+}
+
+/** The claim's rename (drop folder -> work/) made durable before any outcome of the file is
+ * committed: the reasoning is group.ts's durableCommit (the group path does it once per group). */
+function claimDurable(c: ClaimedFile): void {
+  fsyncPath(path.dirname(c.workPath));
+  try {
+    fsyncPath(c.inbound.path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
 }
 
 export interface FileFacts {

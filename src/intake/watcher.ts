@@ -39,6 +39,8 @@ export interface WatcherOptions {
   maxBatch?: number;
 }
 
+const DUE_SLACK_MS = 5;
+
 export class DropFolderWatcher {
   private watchers: FSWatcher[] = [];
   private candidates = new Map<string, Candidate>();
@@ -48,6 +50,9 @@ export class DropFolderWatcher {
    * they went away and came back */
   private reported = new Map<string, Set<string>>();
   private timer?: NodeJS.Timeout;
+  /** the one-shot check at the moment the next candidate has been stable for stableMs */
+  private dueTimer?: NodeJS.Timeout;
+  private dueAt = Infinity;
   private rescanTimer?: NodeJS.Timeout;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
@@ -116,6 +121,7 @@ export class DropFolderWatcher {
   /** Stops taking new files; resolves when the file in progress (if any) is done. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.dueTimer);
     clearInterval(this.timer);
     clearInterval(this.rescanTimer);
     await Promise.all(this.watchers.map((w) => w.close()));
@@ -167,7 +173,9 @@ export class DropFolderWatcher {
     } catch {
       return; // gone already
     }
-    this.candidates.set(p, { inbound, size: st.size, mtimeMs: st.mtimeMs, since: Date.now() });
+    const since = Date.now();
+    this.candidates.set(p, { inbound, size: st.size, mtimeMs: st.mtimeMs, since });
+    this.arm(since + inbound.stableMs);
   }
 
   private reportOnce(u: UnsafeEntry): void {
@@ -178,9 +186,31 @@ export class DropFolderWatcher {
     this.opts.logger.warn(`drop folder entry never opened: ${u.reason}; it stays where it is (rename or remove it)`, { inbound: u.folder, name: u.shown });
   }
 
+  /** A check once the first candidate is due: the time beyond stableMs is what a tick adds
+   * (up to 125 ms with the interval alone). A few ms late on purpose: files dropped together
+   * are claimed together, and converted as one group. */
+  private arm(at: number): void {
+    if (this.stopped || at >= this.dueAt) return;
+    clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueAt = Infinity;
+        this.checkStable();
+        let next = Infinity;
+        for (const c of this.candidates.values()) next = Math.min(next, c.since + c.inbound.stableMs);
+        if (next < Infinity) this.arm(next);
+      },
+      Math.max(0, at - Date.now()) + DUE_SLACK_MS,
+    );
+  }
+
+  /** Claims the candidates unchanged for stableMs. One not due yet is not looked at: a change
+   * in between shows in its size or mtime when it is due, and its clock starts again. */
   private checkStable(): void {
     const now = Date.now();
     for (const [p, c] of this.candidates) {
+      if (now - c.since < c.inbound.stableMs) continue;
       let st: fs.Stats;
       try {
         st = fs.lstatSync(p);
@@ -198,7 +228,6 @@ export class DropFolderWatcher {
         c.since = now;
         continue;
       }
-      if (now - c.since < c.inbound.stableMs) continue;
       this.candidates.delete(p);
       this.claim(p, c.inbound);
     }

@@ -94,12 +94,13 @@ export class Ledger {
   /** An earlier file with the same content that was converted and still has a message that
    * counts (messages.md 1.5): a re-drop, not new data. A file whose messages all ended
    * REJECTED or CANCELLED blocks nothing: its byte-identical re-drop is converted anew.
-   * `fcn` is the first such message's FileControlNumber. */
+   * `fcn` is the first such message's FileControlNumber. `+f.state` keeps the planner on the
+   * sha256 index: on files_state it walked every CONVERTED file for each new file. */
   convertedFileWithSha(sha256: string, exceptId: number): (FileRow & { fcn: string }) | undefined {
     return prepared(
         this.db,
         `SELECT f.*, (SELECT m.fcn FROM messages m WHERE m.file_id = f.id AND m.state NOT IN ('REJECTED', 'CANCELLED') ORDER BY m.id LIMIT 1) AS fcn
-         FROM files f WHERE f.sha256 = ? AND f.id <> ? AND f.state = 'CONVERTED' AND fcn IS NOT NULL ORDER BY f.id LIMIT 1`,
+         FROM files f WHERE f.sha256 = ? AND f.id <> ? AND +f.state = 'CONVERTED' AND fcn IS NOT NULL ORDER BY f.id LIMIT 1`,
       )
       .get(sha256, exceptId) as (FileRow & { fcn: string }) | undefined;
   }
@@ -185,8 +186,8 @@ export class Ledger {
 
   /** The earlier messages with this reference that block a new one (all but REJECTED ones). */
   blockingDuplicate(partner: string, messageType: string, ref: string): { fcn: string; file: string; received_at: string } | undefined {
-    return this.db
-      .prepare(
+    return prepared(
+        this.db,
         `SELECT m.fcn, f.name AS file, f.received_at FROM messages m JOIN files f ON f.id = m.file_id
          WHERE f.state = 'CONVERTED' AND m.partner = ? AND m.message_type = ? AND m.reference_doc = ? AND m.state NOT IN ('REJECTED', 'CANCELLED')
          ORDER BY m.id LIMIT 1`,
@@ -196,8 +197,8 @@ export class Ledger {
 
   /** The last Work Order Milestones update staged for a work order. */
   lastMilestones(partner: string, workOrder: string): { fcn: string; body_hash: string; file: string; received_at: string; state: string } | undefined {
-    return this.db
-      .prepare(
+    return prepared(
+        this.db,
         `SELECT m.fcn, m.body_hash, m.state, f.name AS file, f.received_at FROM messages m JOIN files f ON f.id = m.file_id
          WHERE f.state = 'CONVERTED' AND m.partner = ? AND m.message_type = 'WORK_ORDER_MILESTONES' AND m.work_order = ?
          ORDER BY m.id DESC LIMIT 1`,
@@ -207,8 +208,8 @@ export class Ledger {
 
   /** The original a reversal points at: of the base type and partner, not REJECTED. */
   reversalOriginal(partner: string, baseType: string, ref: string): { id: number; fcn: string; state: string } | undefined {
-    return this.db
-      .prepare(
+    return prepared(
+        this.db,
         `SELECT m.id, m.fcn, m.state FROM messages m JOIN files f ON f.id = m.file_id
          WHERE f.state = 'CONVERTED' AND m.partner = ? AND m.message_type = ? AND m.reference_doc = ?
            AND m.state IN ('STAGED', 'SENDING', 'SENT', 'ACCEPTED', 'HELD')

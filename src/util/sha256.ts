@@ -18,13 +18,17 @@ export async function sha256File(file: string): Promise<{ sha256: string; bytes:
 }
 
 const CHUNK = 1 << 20;
+/** One read buffer for every sha256Fd: each chunk is read and hashed without an await between,
+ * so calls that interleave never see each other's bytes (a fresh 1 MiB per small file kept
+ * the garbage collector busy). */
+let shared: Buffer | undefined;
 
 /** Streams an open descriptor from position 0 (positional reads: the descriptor's own offset
  * is neither used nor moved), so any size is hashed in bounded memory. Yields to the event
  * loop between chunks so a big file does not hold the process deaf. */
 export async function sha256Fd(fd: number, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
   const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = (shared ??= Buffer.allocUnsafe(CHUNK));
   let bytes = 0;
   for (let reads = 1; ; reads++) {
     const n = fs.readSync(fd, buf, 0, CHUNK, bytes);
