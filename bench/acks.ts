@@ -61,7 +61,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 /** The 500 ack files (name -> bytes) of 500 SENT messages of a fresh ledger; the ledger is closed again. */
-function seed(ctx: BenchContext, sshd: TestSshd, name: string, ackDir: string): { cfgFile: string; ledger: string; acks: Map<string, Buffer> } {
+export function seed(ctx: Pick<BenchContext, 'tmp'>, sshd: TestSshd, name: string, ackDir: string): { cfgFile: string; ledger: string; acks: Map<string, Buffer> } {
   const base = path.join(ctx.tmp, `acks-${name}`);
   fs.mkdirSync(base, { recursive: true });
   const cfgFile = path.join(base, 'tlbridge.yaml');
@@ -102,7 +102,7 @@ function seed(ctx: BenchContext, sshd: TestSshd, name: string, ackDir: string): 
   }
 }
 
-function place(dir: string, acks: Map<string, Buffer>): void {
+export function place(dir: string, acks: Map<string, Buffer>): void {
   fs.mkdirSync(dir, { recursive: true });
   for (const [n, data] of acks) fs.writeFileSync(path.join(dir, n), data);
 }
