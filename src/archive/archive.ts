@@ -17,10 +17,10 @@
 //      archive/YYYY/MM/DD/<kind>-<id>/, the parents fsynced                  archive-placed
 //   4. the caller's ledger change, then the commit                    archive-before-commit
 //   5. the marker removed (inside a caller's transaction: once that ended) archive-after-commit
-// Recovery, under the write lock: a staging folder with a manifest.json belongs to a
-// transaction that never committed (a committed one has left staging), and one without to a
-// copy that never reached its transaction: both are removed (the latter only once its
-// process is gone). A marker whose folder has its manifest row is removed; one without has
+// Recovery, under the write lock: a staging folder belongs to a transaction that never
+// committed (a committed one has left staging) or to a copy that never reached its
+// transaction: it is removed once its process is gone (a live one may still be preparing it:
+// addMany writes its manifests before the transaction, to fsync them all at once). A marker whose folder has its manifest row is removed; one without has
 // its folder under archive/ removed first. Work that never committed is redone by its caller
 // (the input is still in work/, the batch still open, the ack still on the server). A day
 // folder YYYY/MM/DD may stay empty, which no check minds. archive-staging/ must be on the
@@ -146,8 +146,9 @@ export class Archive {
     return out;
   }
 
-  /** add() for several folders of one kind at once (intake's group commit): every file is
-   * staged first and all of them fsynced together, then ONE transaction records the manifests
+  /** add() for several folders of one kind at once (intake's and acks' group commits): every
+   * file and manifest (chained from the head as it is then) is staged first and all of them
+   * fsynced together, then ONE transaction records the manifests
    * (chained in the order given), places every folder (one marker naming them all) and runs
    * `inTransaction` with their folders, in the order given. The same crash points, in the same
    * order, each reached once for the whole set; all of it commits, or none. Not inside a
@@ -180,25 +181,34 @@ export class Archive {
         listed.push(it.files.map((f) => stageFile(folder, f, true)));
         written.push(...it.files.map((f) => path.join(folder, f.name)));
       }
-      await fsyncAll(written);
+      // the manifests too, chained from the head as it is now, so that every fsync of the set runs
+      // before the transaction and several at a time; inside it they are rewritten (and fsynced
+      // one by one) only if another writer moved the head meanwhile
+      const head = (): string | null => (this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined)?.sha256 ?? null;
+      const chained = (prev: string | null): { text: string; sha: string }[] =>
+        items.map((it, i) => {
+          const manifest: Manifest = { kind, id: it.id, createdAt, previousManifestSha256: prev, files: listed[i]!, ...(it.extra ?? {}) };
+          const text = JSON.stringify(manifest, null, 2) + '\n';
+          prev = sha256(text);
+          return { text, sha: prev };
+        });
+      const manifestFiles = staged.map((folder) => path.join(folder, 'manifest.json'));
+      const earlyHead = head();
+      let manifests = chained(earlyHead);
+      manifests.forEach((m, i) => writeFileDurable(manifestFiles[i]!, m.text, { deferSync: true }));
+      await fsyncAll([...written, ...manifestFiles, ...staged]);
       crashPoint('archive-staged', kind);
       result = this.db
         .transaction(() => {
-          let prev = (this.db.prepare('SELECT sha256 FROM manifests ORDER BY seq DESC LIMIT 1').get() as { sha256: string } | undefined)?.sha256 ?? null;
+          const now = head();
+          if (now !== earlyHead) {
+            manifests = chained(now);
+            manifests.forEach((m, i) => writeFileDurable(manifestFiles[i]!, m.text, { flag: 'w', deferSync: true }));
+            // written all first, fsynced after: each fsync finds the others' journal work done
+            for (const f of manifestFiles) fsyncPath(f);
+          }
           const insert = this.db.prepare('INSERT INTO manifests (kind, ref, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)');
-          const manifests: string[] = [];
-          items.forEach((it, i) => {
-            const manifest: Manifest = { kind, id: it.id, createdAt, previousManifestSha256: prev, files: listed[i]!, ...(it.extra ?? {}) };
-            const text = JSON.stringify(manifest, null, 2) + '\n';
-            prev = sha256(text);
-            insert.run(kind, it.id, `${dirs[i]}/manifest.json`, prev, createdAt);
-            const file = path.join(staged[i]!, 'manifest.json');
-            writeFileDurable(file, text, { deferSync: true });
-            manifests.push(file);
-          });
-          // written all first, fsynced after: each fsync finds the others' journal work done
-          for (const f of manifests) fsyncPath(f);
-          for (const folder of staged) fsyncPath(folder);
+          items.forEach((it, i) => insert.run(kind, it.id, `${dirs[i]}/manifest.json`, manifests[i]!.sha, createdAt));
           marker = placeStagedMany(staged.map((folder, i) => ({ staged: folder, dir: dirs[i]! })), this.root);
           crashPoint('archive-placed', kind);
           const r = inTransaction ? inTransaction(dirs) : (undefined as T);
