@@ -237,8 +237,8 @@ class Poll {
       }
       if (this.budget.take(e.size > maxAckBytes ? 0 : e.size)) todo.push(e);
     }
+    const groups: RemoteEntry[][] = [];
     for (let at = 0; at < todo.length; ) {
-      if (this.deps.signal?.aborted) break;
       let n = 0;
       let bytes = 0;
       for (; at + n < todo.length && n < GROUP_FILES; n++) {
@@ -246,8 +246,27 @@ class Poll {
         if (n > 0 && bytes + size > GROUP_BYTES) break;
         bytes += size;
       }
-      await this.group(s, todo.slice(at, at + n));
+      groups.push(todo.slice(at, at + n));
       at += n;
+    }
+    // the next group downloads while this one is recorded, and this one's deletes run while the
+    // next one is: the session takes them in turn, so the connection is rarely idle
+    let fetching = groups.length ? this.fetch(s, groups[0]!) : null;
+    let removing: Promise<void> | null = null;
+    try {
+      for (let g = 0; g < groups.length; g++) {
+        const fetched = await fetching!;
+        if (this.deps.signal?.aborted) break;
+        fetching = g + 1 < groups.length ? this.fetch(s, groups[g + 1]!) : null;
+        const done = await this.record(s, groups[g]!, fetched);
+        if (removing) await removing;
+        removing = this.afterReadAll(s, done);
+      }
+      if (removing) await removing;
+      removing = null;
+    } finally {
+      // only after a failure: what is still under way must not reject unseen
+      await removing?.catch(() => undefined);
     }
     const b = this.budget;
     if (b.deferred) {
@@ -257,8 +276,15 @@ class Poll {
     }
   }
 
-  /** One group: downloaded together, recorded together, then (after the commit) ackAfterRead on each. */
-  private async group(s: SftpSession, entries: RemoteEntry[]): Promise<void> {
+  /** Downloads a group's files (not those too large by their listing); never rejects: a lost connection is `lost`. */
+  private fetch(s: SftpSession, entries: RemoteEntry[]): Promise<FetchResult[] | { lost: unknown }> {
+    const small = entries.filter((e) => e.size <= this.cfg.sftp.maxAckBytes);
+    if (!small.length) return Promise.resolve([]);
+    return s.readFiles(small.map((e) => path.posix.join(this.ackDir, e.name)), this.cfg.sftp.maxAckBytes).catch((lost: unknown) => ({ lost }));
+  }
+
+  /** Records one downloaded group in one transaction; the files whose outcome is committed (for ackAfterRead). */
+  private async record(s: SftpSession, entries: RemoteEntry[], got: FetchResult[] | { lost: unknown }): Promise<RemoteEntry[]> {
     const { partner } = this.deps;
     const max = this.cfg.sftp.maxAckBytes;
     const remotePath = (e: RemoteEntry): string => path.posix.join(this.ackDir, e.name);
@@ -267,16 +293,13 @@ class Poll {
       this.log.error('ack could not be processed; it stays on the server for the next poll', { partner, remotePath: remotePath(e), error: errText(err) });
     };
 
-    // a file larger than maxAckBytes by its listing is never downloaded
     const small = entries.filter((e) => e.size <= max);
     let fetched: FetchResult[];
-    try {
-      fetched = small.length ? await s.readFiles(small.map(remotePath), max) : [];
-    } catch (err) {
-      for (const e of small) failed(e, err);
-      if (s.closed) throw new Error(`connection lost while reading ${this.ackDir}: ${errText(err)}`);
-      fetched = small.map(() => ({ kind: 'failed', error: err }));
-    }
+    if ('lost' in got) {
+      for (const e of small) failed(e, got.lost);
+      if (s.closed) throw new Error(`connection lost while reading ${this.ackDir}: ${errText(got.lost)}`);
+      fetched = small.map(() => ({ kind: 'failed', error: got.lost }));
+    } else fetched = got;
     const read: { e: RemoteEntry; input: AckFileInput }[] = [];
     for (const e of entries) {
       if (e.size > max) {
@@ -309,7 +332,7 @@ class Poll {
       if ('failed' in out) return failed(x.e, out.failed);
       if (this.count(x.e, x.input, out)) done.push(x.e);
     });
-    await this.afterReadAll(s, done);
+    return done;
   }
 
   /** A short or invalid download may be a file the partner is still writing: true (left for the next poll) when it changed since the listing. */
