@@ -38,26 +38,22 @@ function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TLBRIDGE_TSX: undefined } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      if (stdout.length < 8192) stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      if (stderr.length < 8192) stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+/** Runs a child to its end: wall time (spawn to exit) in ms, exit code, and the start of its output. */
+function timedRun(cmd: string, args: string[], cwd?: string): Promise<{ ms: number; code: number | null; out: string }> {
   const t0 = process.hrtime.bigint();
-  const r = await fn();
-  return [Number(process.hrtime.bigint() - t0) / 1e6, r];
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TLBRIDGE_TSX: undefined } });
+  const chunks: string[] = [];
+  let kept = 0;
+  const keep = (c: Buffer): void => {
+    if (kept < 16384) chunks.push(c.toString());
+    kept += c.length;
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, out: chunks.join('').trim() }));
+  });
 }
 
 /** The 500 ack files (name -> bytes) of 500 SENT messages of a fresh ledger; the ledger is closed again. */
@@ -178,11 +174,11 @@ export const acksSection: Section = {
         const st = seed(ctx, sshd, `t${rep}`, ackDir);
         place(serverDir, st.acks);
         ctx.progress(`  run ${rep}/${REPS}: tlbridge poll-acks ...`);
-        const [ms, r] = await timed(() => run(process.execPath, ['bin/tlbridge.js', 'poll-acks', '--config', st.cfgFile], ctx.repo));
-        if (r.code !== 0) throw new Error(`poll-acks exited ${r.code}: ${(r.stdout + r.stderr).trim().split('\n').slice(-3).join(' | ')}`);
+        const r = await timedRun(process.execPath, ['bin/tlbridge.js', 'poll-acks', '--config', st.cfgFile], ctx.repo);
+        if (r.code !== 0) throw new Error(`poll-acks exited ${r.code}: ${r.out.split('\n').slice(-3).join(' | ')}`);
         const bad = verifyTl(st.ledger, path.join(path.dirname(st.ledger), 'archive'), serverDir);
-        if (bad) throw new Error(`tlbridge run ${rep}: ${bad} (${r.stdout.trim()})`);
-        tl.push(ms);
+        if (bad) throw new Error(`tlbridge run ${rep}: ${bad} (${r.out})`);
+        tl.push(r.ms);
 
         // OpenSSH on the same files
         const refDir = `/acks/REF_${rep}`;
@@ -194,12 +190,12 @@ export const acksSection: Section = {
         for (const n of st.acks.keys()) lines.push(`get ${refDir}/${n} ${path.join(local, n)}`, `rm ${refDir}/${n}`);
         fs.writeFileSync(batch, lines.join('\n') + '\n');
         ctx.progress(`  run ${rep}/${REPS}: sftp -b get+rm ...`);
-        const [t, rr] = await timed(() => run('sftp', sftpArgs(batch)));
-        if (rr.code !== 0) throw new Error(`sftp -b exited ${rr.code}: ${rr.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        const rr = await timedRun('sftp', sftpArgs(batch));
+        if (rr.code !== 0) throw new Error(`sftp -b exited ${rr.code}: ${rr.out.split('\n').slice(-3).join(' | ')}`);
         const refBad = verifyRef(local, path.join(sshd.root, refDir), st.acks);
         if (refBad) throw new Error(`sftp -b run ${rep}: ${refBad}`);
-        ref.push(t);
-        ctx.out(`  run ${rep}      tlbridge ${fmtSecs(ms)} (${r.stdout.trim().split('\n').join(' | ')}), sftp -b ${fmtSecs(t)}`);
+        ref.push(rr.ms);
+        ctx.out(`  run ${rep}      tlbridge ${fmtSecs(r.ms)} (${r.out.split('\n').join(' | ')}), sftp -b ${fmtSecs(rr.ms)}`);
       }
       const tMs = median(tl);
       const rMs = median(ref);
