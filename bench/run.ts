@@ -19,11 +19,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { acksSection } from './acks.js';
 import { auditReportSection } from './audit-report.js';
 import { conversionSection } from './convert.js';
 import { machineInfo, machineLine } from './machine.js';
 import { describeRssMethod, detectRssMethod, type RssMethod } from './measure.js';
-import { notMeasuredSection } from './not-measured.js';
 import { summaryTable, type BenchContext, type BenchOptions, type Section, type SummaryRow } from './report.js';
 import { startupSection } from './startup.js';
 import { sendNowSection } from './upload.js';
@@ -31,7 +31,7 @@ import { intakeSection } from './intake.js';
 import { haveXmllint, XMLLINT_INSTALL_HINT } from './xmllint.js';
 
 /** The report's sections, in order. */
-const SECTIONS: Section[] = [startupSection, conversionSection, intakeSection, sendNowSection, auditReportSection, notMeasuredSection];
+const SECTIONS: Section[] = [startupSection, conversionSection, intakeSection, sendNowSection, acksSection, auditReportSection];
 
 const USAGE =
   'usage: npm run bench -- [--messages N] [--no-big] [--big-mb N] [--seed N] [--keep] [--rss-method time|wrapper] [--no-upload] [--only SECTION,...] [--results FILE]';

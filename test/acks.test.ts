@@ -753,6 +753,76 @@ describe('acks: poll against a real OpenSSH sshd', function () {
     expect(fs.readdirSync(work)).to.deep.equal([path.basename(foreign)]);
   });
 
+  it('group commit: many acks of one poll are recorded in groups, each with its own folder and manifest in the chain, and only then deleted', async function () {
+    env = makeAckEnv(sshd);
+    const msgs = Array.from({ length: 150 }, () => seedMessage(env.db, { fcn: nextFcn() }));
+    msgs.forEach((m, i) => env.put(`G${String(i).padStart(3, '0')}.xml`, renderAck({ inputFcn: m.fcn, status: i % 3 ? 'SUCCESS' : 'ERROR', errors: i % 3 ? [] : [{ code: 'E1', class: 1, message: 'no' }] })));
+    const r = await env.poll();
+    expect(r).to.include({ read: 150, applied: 150, errors: 0, skipped: 0 });
+    expect(env.serverFiles()).to.deep.equal([]);
+    msgs.forEach((m, i) => expect(env.message(m.id).state, m.fcn).to.equal(i % 3 ? 'ACCEPTED' : 'REJECTED'));
+    const rows = env.acks();
+    expect(new Set(rows.map((a) => a.archive_dir)).size).to.equal(150);
+    for (const a of rows) expect(fs.readdirSync(path.join(env.config.dataDir, 'archive', a.archive_dir!)).sort()).to.deep.equal(['ack.xml', 'manifest.json']);
+    expect(env.manifests()).to.equal(150);
+    expect(fs.readdirSync(path.join(env.config.dataDir, 'archive-staging'))).to.deep.equal([]);
+  });
+
+  it('group commit: acks of one message in one poll are decided one after the other (the later one decides), the same content twice is applied once; all deleted', async function () {
+    env = makeAckEnv(sshd);
+    const m = seedMessage(env.db, { fcn: nextFcn() });
+    const other = seedMessage(env.db, { fcn: nextFcn() });
+    const late = renderAck({ inputFcn: m.fcn, status: 'ERROR', fileDate: '2026-11-26', fileTime: '00:00:01Z', errors: [{ code: 'E9', class: 1, message: 'late' }] });
+    env.put('a1.xml', renderAck({ inputFcn: m.fcn, status: 'SUCCESS', fileDate: '2026-11-25', fileTime: '00:00:01Z' }));
+    env.put('a2.xml', late);
+    env.put('a3.xml', renderAck({ inputFcn: other.fcn, status: 'SUCCESS' }));
+    env.put('a4.xml', late); // the same bytes under another name
+    const r = await env.poll();
+    expect(r).to.include({ read: 4, applied: 3, skipped: 1, errors: 0 });
+    expect(env.message(m.id).state).to.equal('REJECTED');
+    expect(env.transitions(m.id).slice(-2).map((t) => `${t.from_state}->${t.to_state}`)).to.deep.equal(['SENT->ACCEPTED', 'ACCEPTED->REJECTED']);
+    expect(env.message(other.id).state).to.equal('ACCEPTED');
+    expect(env.acks()).to.have.length(3);
+    expect(env.serverFiles()).to.deep.equal([]);
+  });
+
+  it('group commit: an ack whose record fails spoils nothing: the group is redone one by one, the others are applied and deleted, the bad one stays on the server', async function () {
+    env = makeAckEnv(sshd);
+    const msgs = Array.from({ length: 5 }, () => seedMessage(env.db, { fcn: nextFcn() }));
+    const bad = msgs[2]!;
+    // a real failure of the ledger inside the group's transaction, for one message only
+    env.db.exec(`CREATE TRIGGER no_move BEFORE UPDATE OF state ON messages WHEN NEW.id = ${bad.id} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+    msgs.forEach((m, i) => env.put(`B${i}.xml`, renderAck({ inputFcn: m.fcn })));
+    const manifests = env.manifests();
+    const r = await env.poll();
+    expect(r).to.include({ read: 5, applied: 4, errors: 1 });
+    expect(env.serverFiles()).to.deep.equal(['B2.xml']);
+    for (const m of msgs) expect(env.message(m.id).state).to.equal(m === bad ? 'SENT' : 'ACCEPTED');
+    expect(env.acks().map((a) => a.remote_name).sort()).to.deep.equal(['B0.xml', 'B1.xml', 'B3.xml', 'B4.xml']);
+    expect(env.manifests()).to.equal(manifests + 4);
+    expect(env.logger.entries.some((e) => e.level === 'error' && String(e.fields?.remotePath).endsWith('/B2.xml') && String(e.fields?.error).includes('refused by the test'))).to.equal(true);
+    expect(fs.readdirSync(path.join(env.config.dataDir, 'archive-staging'))).to.deep.equal([]);
+
+    // fixed, the next poll applies it and deletes it
+    env.db.exec('DROP TRIGGER no_move');
+    expect(await env.poll()).to.include({ read: 1, applied: 1, errors: 0 });
+    expect(env.serverFiles()).to.deep.equal([]);
+  });
+
+  it('group commit: nothing is deleted on the server unless its record committed', async function () {
+    env = makeAckEnv(sshd);
+    const msgs = Array.from({ length: 4 }, () => seedMessage(env.db, { fcn: nextFcn() }));
+    env.db.exec(`CREATE TRIGGER no_ack BEFORE INSERT ON acks BEGIN SELECT RAISE(ABORT, 'no ack row'); END`);
+    msgs.forEach((m, i) => env.put(`N${i}.xml`, renderAck({ inputFcn: m.fcn })));
+    const r = await env.poll();
+    expect(r).to.include({ read: 4, applied: 0, errors: 4 });
+    expect(env.serverFiles()).to.deep.equal(['N0.xml', 'N1.xml', 'N2.xml', 'N3.xml']);
+    expect(env.acks()).to.deep.equal([]);
+    expect(env.manifests()).to.equal(0);
+    for (const m of msgs) expect(env.message(m.id).state).to.equal('SENT');
+    env.db.exec('DROP TRIGGER no_ack');
+  });
+
   it('an ackDir missing on the server: the poll fails naming the folder, nothing recorded', async function () {
     env = makeAckEnv(sshd);
     fs.rmSync(env.serverAckDir, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import { VISIBLE } from '../ledger/ledger.js';
 import { moveMessage } from '../ledger/message-states.js';
 import { nullLogger, type Logger } from '../log.js';
 import { sha256 } from '../util/sha256.js';
-import { decide, pendingOutcome, type AckEffect, type MatchedMessage, type PlannedMove, type PriorAck, type Settled } from './decide.js';
+import { decide, pendingOutcome, type AckEffect, type MatchedMessage, type Plan, type PlannedMove, type PriorAck, type Settled } from './decide.js';
 import { ackParseOptions, errorSummary, parseAck, type AckError, type AckParseResult, type ParsedAck } from './parse.js';
 
 /** What the manifest of an ack names, one entry per message it answered (product.md 3). */
@@ -83,11 +83,36 @@ function stmts(db: Db): ReturnType<typeof prepare> {
  * returns. Throws only for local failures (disk, ledger), after rolling back.
  */
 export function applyAck(ctx: AckContext, input: AckFileInput): ApplyOutcome {
-  const { db, config, archive, partner } = ctx;
-  const cfg = Object.prototype.hasOwnProperty.call(config.partners, partner) ? config.partners[partner] : undefined;
-  if (!cfg) throw new Error(`unknown partner "${partner}"`);
-  const s = stmts(db);
+  const p = prepareAck(ctx, input);
+  if (p.kind === 'already') return p.outcome;
+  const outcome = ctx.db
+    .transaction((): ApplyOutcome => {
+      const existing = knownRow(ctx, p.key);
+      if (existing) return existing;
+      const at = nowIso();
+      const r = planAck(ctx, p, readFacts(ctx, p), at);
+      const { dir, result: ackId } = ctx.archive.add('acks', p.archiveId, p.files, r.extra, (dir) => recordAck(ctx, p, r, dir, at));
+      return recorded(r, ackId, dir);
+    })
+    .immediate();
+  if (!outcome.already) logOutcome(ctx.logger ?? nullLogger, ctx.partner, input.remoteName, outcome);
+  return outcome;
+}
 
+/** An ack ready to record: its ledger key, what it parsed to, its archive folder and files. */
+export interface PreparedAck {
+  kind: 'new';
+  input: AckFileInput;
+  key: string;
+  bytes: number;
+  parsed: AckParseResult;
+  archiveId: string;
+  files: { name: string; data: Buffer }[];
+}
+
+/** The ledger key, the parse and the archive id of an input; `already` when its content is recorded. */
+export function prepareAck(ctx: AckContext, input: AckFileInput): PreparedAck | { kind: 'already'; outcome: ApplyOutcome } {
+  const cfg = partnerOf(ctx);
   let key: string;
   let bytes: number;
   let parsed: AckParseResult;
@@ -95,85 +120,114 @@ export function applyAck(ctx: AckContext, input: AckFileInput): ApplyOutcome {
     key = sha256(input.data);
     bytes = input.data.length;
     // no need to parse what is already recorded (checked again inside the transaction)
-    const pre = s.known.get(partner, key) as { id: number; effect: string | null } | undefined;
-    if (pre) return { already: true, ackId: pre.id, effect: pre.effect };
-    parsed = input.parsed ?? parseAck(input.data, ackParseOptions(config, cfg));
+    const pre = knownRow(ctx, key);
+    if (pre) return { kind: 'already', outcome: pre };
+    parsed = input.parsed ?? parseAck(input.data, ackParseOptions(ctx.config, cfg));
   } else {
     key = `too-large:${sha256(`${input.remoteName}\n${input.size}\n${input.modifyTime}`)}`;
     bytes = input.size;
     parsed = { ok: false, problem: `too large: ${input.size} bytes, more than maxAckBytes (${input.maxBytes}); not downloaded, so its content is not archived` };
   }
-  const contentSha = input.kind === 'file' ? key : null;
-  const archiveId = ackArchiveId(partner, key);
+  const files = input.kind === 'file' ? [{ name: ACK_ARCHIVE_FILE, data: input.data }] : [];
+  return { kind: 'new', input, key, bytes, parsed, archiveId: ackArchiveId(ctx.partner, key), files };
+}
 
-  const outcome = db
-    .transaction((): ApplyOutcome => {
-      const existing = s.known.get(partner, key) as { id: number; effect: string | null } | undefined;
-      if (existing) return { already: true, ackId: existing.id, effect: existing.effect };
+function partnerOf(ctx: AckContext) {
+  const cfg = Object.prototype.hasOwnProperty.call(ctx.config.partners, ctx.partner) ? ctx.config.partners[ctx.partner] : undefined;
+  if (!cfg) throw new Error(`unknown partner "${ctx.partner}"`);
+  return cfg;
+}
 
-      const found = parsed.ok ? ((s.matched.get(partner, parsed.ack.inputFcn) as MatchedMessage | undefined) ?? null) : null;
-      const plan = decide({
-        parsed,
-        message: found,
-        prior: found ? priorAcks(db, found.id) : [],
-        facts: { partner, senderId: config.sender.id, receiverId: cfg.receiverId, duplicateErrorCodes: cfg.duplicateErrorCodes },
-      });
-      const at = nowIso();
-      const m = plan.message; // null when unmatched (other sender or receiver numbers too)
-      const last = plan.moves.at(-1);
-      const answers: AckAnswer[] = m ? [{ batchId: m.batch_id, messageId: m.id, fcn: m.fcn, effect: plan.effect, ...(last ? { from: m.state, to: last.to } : {}) }] : [];
-      const a = plan.ack;
-      const files = input.kind === 'file' ? [{ name: ACK_ARCHIVE_FILE, data: input.data }] : [];
-      const extra = {
-        partner,
-        remoteName: input.remoteName,
-        sha256: contentSha,
-        bytes,
-        receivedAt: at,
-        valid: plan.valid,
-        problem: plan.problem,
-        ackFileControlNumber: a?.ackFcn ?? null,
-        status: a?.status ?? null,
-        fileDate: a?.fileDate ?? null,
-        fileTime: a?.fileTime ?? null,
-        inputFileControlNumber: a?.inputFcn ?? null,
-        effect: plan.effect,
-        answers,
-      };
-      const { dir, result: ackId } = archive.add('acks', archiveId, files, extra, (dir) => {
-        const id = Number(
-          s.insert.run(
-            partner,
-            input.remoteName,
-            key,
-            bytes,
-            plan.valid ? 1 : 0,
-            plan.problem ?? plan.note,
-            a?.ackFcn ?? null,
-            a?.inputFcn ?? null,
-            a?.status ?? null,
-            a ? JSON.stringify(a.errors) : null,
-            a?.fileDate ?? null,
-            a?.fileTime ?? null,
-            m?.id ?? null,
-            plan.effect,
-            dir,
-            at,
-            plan.needsAttention ? 1 : 0,
-          ).lastInsertRowid,
-        );
-        if (m && a) {
-          const self = { id, remoteName: input.remoteName, ackFcn: a.ackFcn, status: a.status, errors: a.errors, fileDate: a.fileDate, fileTime: a.fileTime };
-          carryOut(db, m.id, plan.moves, plan.lastError, plan.settled, at, self);
-        }
-        return id;
-      });
-      return { already: false, ackId, effect: plan.effect, problem: plan.problem ?? plan.note, archiveDir: dir, answers, ack: a };
-    })
-    .immediate();
+/** The ledger row of this content, as an `already` outcome; null when it is new. */
+export function knownRow(ctx: AckContext, key: string): ApplyOutcome | null {
+  const row = stmts(ctx.db).known.get(ctx.partner, key) as { id: number; effect: string | null } | undefined;
+  return row ? { already: true, ackId: row.id, effect: row.effect } : null;
+}
 
-  if (!outcome.already) logOutcome(ctx.logger ?? nullLogger, partner, input.remoteName, outcome);
-  return outcome;
+/** What decide() reads from the ledger for an ack: the message it names and that message's earlier acks. */
+export interface AckFacts {
+  found: MatchedMessage | null;
+  prior: PriorAck[];
+}
+
+export function readFacts(ctx: AckContext, p: PreparedAck): AckFacts {
+  const found = p.parsed.ok ? ((stmts(ctx.db).matched.get(ctx.partner, p.parsed.ack.inputFcn) as MatchedMessage | undefined) ?? null) : null;
+  return { found, prior: found ? priorAcks(ctx.db, found.id) : [] };
+}
+
+/** The decision for an ack on `facts`, and the manifest fields that document it. */
+export interface PlannedAck {
+  plan: Plan;
+  answers: AckAnswer[];
+  extra: Record<string, unknown>;
+}
+
+export function planAck(ctx: AckContext, p: PreparedAck, facts: AckFacts, at: string): PlannedAck {
+  const cfg = partnerOf(ctx);
+  const plan = decide({
+    parsed: p.parsed,
+    message: facts.found,
+    prior: facts.prior,
+    facts: { partner: ctx.partner, senderId: ctx.config.sender.id, receiverId: cfg.receiverId, duplicateErrorCodes: cfg.duplicateErrorCodes },
+  });
+  const m = plan.message; // null when unmatched (other sender or receiver numbers too)
+  const last = plan.moves.at(-1);
+  const answers: AckAnswer[] = m ? [{ batchId: m.batch_id, messageId: m.id, fcn: m.fcn, effect: plan.effect, ...(last ? { from: m.state, to: last.to } : {}) }] : [];
+  const a = plan.ack;
+  const extra = {
+    partner: ctx.partner,
+    remoteName: p.input.remoteName,
+    sha256: p.input.kind === 'file' ? p.key : null,
+    bytes: p.bytes,
+    receivedAt: at,
+    valid: plan.valid,
+    problem: plan.problem,
+    ackFileControlNumber: a?.ackFcn ?? null,
+    status: a?.status ?? null,
+    fileDate: a?.fileDate ?? null,
+    fileTime: a?.fileTime ?? null,
+    inputFileControlNumber: a?.inputFcn ?? null,
+    effect: plan.effect,
+    answers,
+  };
+  return { plan, answers, extra };
+}
+
+/** The acks row and the plan's effect on the message (inside the transaction that archives it); the row's id. */
+export function recordAck(ctx: AckContext, p: PreparedAck, r: PlannedAck, dir: string, at: string): number {
+  const { plan } = r;
+  const m = plan.message;
+  const a = plan.ack;
+  const id = Number(
+    stmts(ctx.db).insert.run(
+      ctx.partner,
+      p.input.remoteName,
+      p.key,
+      p.bytes,
+      plan.valid ? 1 : 0,
+      plan.problem ?? plan.note,
+      a?.ackFcn ?? null,
+      a?.inputFcn ?? null,
+      a?.status ?? null,
+      a ? JSON.stringify(a.errors) : null,
+      a?.fileDate ?? null,
+      a?.fileTime ?? null,
+      m?.id ?? null,
+      plan.effect,
+      dir,
+      at,
+      plan.needsAttention ? 1 : 0,
+    ).lastInsertRowid,
+  );
+  if (m && a) {
+    const self = { id, remoteName: p.input.remoteName, ackFcn: a.ackFcn, status: a.status, errors: a.errors, fileDate: a.fileDate, fileTime: a.fileTime };
+    carryOut(ctx.db, m.id, plan.moves, plan.lastError, plan.settled, at, self);
+  }
+  return id;
+}
+
+export function recorded(r: PlannedAck, ackId: number, dir: string): ApplyOutcome {
+  return { already: false, ackId, effect: r.plan.effect, problem: r.plan.problem ?? r.plan.note, archiveDir: dir, answers: r.answers, ack: r.plan.ack };
 }
 
 /** An ack with this content is in the ledger (applied earlier). */
@@ -199,7 +253,7 @@ export function applyPendingAcks(db: Db, messageId: number, at: string): void {
   carryOut(db, messageId, o.move ? [o.move] : [], o.lastError, o.settled, at, null);
 }
 
-type AckFacts = Omit<PriorAck, 'effect'>;
+type AckFileFacts = Omit<PriorAck, 'effect'>;
 
 function priorAcks(db: Db, messageId: number): PriorAck[] {
   type Row = { id: number; effect: PriorAck['effect']; remote_name: string; ack_fcn: string | null; status: string | null; errors_json: string | null; file_date: string | null; file_time: string | null };
@@ -216,7 +270,7 @@ function priorAcks(db: Db, messageId: number): PriorAck[] {
 }
 
 /** The moves of a plan through the state machine, then last_error and the settled pending acks. */
-function carryOut(db: Db, messageId: number, moves: PlannedMove[], lastError: string | null | undefined, settled: Settled[], at: string, self: AckFacts | null): void {
+function carryOut(db: Db, messageId: number, moves: PlannedMove[], lastError: string | null | undefined, settled: Settled[], at: string, self: AckFileFacts | null): void {
   const s = stmts(db);
   for (const mv of moves) {
     const src = mv.source.kind === 'pending' ? mv.source.ack : self;
@@ -231,12 +285,12 @@ function carryOut(db: Db, messageId: number, moves: PlannedMove[], lastError: st
   for (const x of settled) s.settle.run(x.effect, x.note, x.ackId);
 }
 
-function ackDetail(a: AckFacts): string {
+function ackDetail(a: AckFileFacts): string {
   const errors = a.errors.length ? `: ${errorSummary(a.errors, 1500)}` : '';
   return `ack ${a.ackFcn} (${a.remoteName}, ack ${a.id}) ${a.status} of ${a.fileDate} ${a.fileTime}${errors}`;
 }
 
-function logOutcome(log: Logger, partner: string, remoteName: string, o: Extract<ApplyOutcome, { already: false }>): void {
+export function logOutcome(log: Logger, partner: string, remoteName: string, o: Extract<ApplyOutcome, { already: false }>): void {
   const a = o.ack;
   const ans = o.answers[0];
   const fields = {

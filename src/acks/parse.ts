@@ -8,7 +8,8 @@ import type { Config } from '../config/load.js';
 import type { PartnerConfig } from '../config/schema.js';
 import { ACK_SCHEMA } from '../messages/registry.js';
 import { loadSchema, validateDoc, type XmlIssue } from '../xml/schema.js';
-import { parseUntrusted, type XmlDoc } from '../xml/untrusted.js';
+import { XmlElement } from 'libxml2-wasm';
+import { ParsedDoc, parseUntrusted, type XmlDoc } from '../xml/untrusted.js';
 
 export type AckStatus = 'SUCCESS' | 'WARNING' | 'ERROR';
 
@@ -66,11 +67,14 @@ const MAX_ISSUES_IN_PROBLEM = 5;
 const MAX_PROBLEM_CHARS = 2000;
 const STATUSES: readonly AckStatus[] = ['SUCCESS', 'WARNING', 'ERROR'];
 
-// XPaths use the prefixes bound here to the configured URIs, whatever prefixes the document uses.
-const ROOT = '/ie:IEProcessingAckMessage';
-const HEADER = `${ROOT}/ie:ControlFileHeader`;
-const RESULTS = `${ROOT}/ie:MessageBody/ie:ProcessingResultsHeader`;
-const ERRORS = `${ROOT}/ie:MessageBody/ie:ProcessingError`;
+// Where each value is, as child steps (namespace, local name) from the root, the namespaces being
+// the configured URIs whatever prefixes the document uses. Read by walking the tree: one XPath
+// evaluation through libxml2's WebAssembly costs more than the parse and the validation together.
+type Step = readonly ['ie' | 'cmn', string];
+const ROOT_NAME = 'IEProcessingAckMessage';
+const HEADER: Step[] = [['ie', 'ControlFileHeader']];
+const RESULTS: Step[] = [['ie', 'MessageBody'], ['ie', 'ProcessingResultsHeader']];
+const ERRORS: Step[] = [['ie', 'MessageBody'], ['ie', 'ProcessingError']];
 
 /**
  * Parses and validates an ack. Never throws for bad input: a document that is too large, not
@@ -98,44 +102,60 @@ function readAck(doc: XmlDoc, opts: AckParseOptions): AckParseResult {
   if (issues.length > 0) return { ok: false, problem: problemText(`not valid against the ack XSD ${path.basename(schemaFile)}: `, issues) };
   // The XSD also declares the common-types elements globally: a document whose root is one of
   // them would pass validation, so the root is checked by name too.
-  if (doc.count(ROOT) !== 1) {
+  const root = (doc as ParsedDoc).document.root;
+  const uri = { ie: opts.namespaces.ack, cmn: opts.namespaces.commontypes };
+  const is = (el: XmlElement, [ns, name]: Step): boolean => el.name === name && el.namespaceUri === uri[ns];
+  if (!is(root, ['ie', ROOT_NAME])) {
     return { ok: false, problem: `not an acknowledgment: the root element is not IEProcessingAckMessage in namespace ${opts.namespaces.ack}` };
   }
-
-  const req = (xpath: string, what: string): string => {
-    const v = doc.text(xpath);
-    if (v === null) throw new MissingValue(what);
+  // the elements a path of child steps selects, in document order (as the XPath would)
+  const select = (from: XmlElement[], steps: readonly Step[]): XmlElement[] =>
+    steps.reduce((els, step) => els.flatMap((el) => childElements(el).filter((c) => is(c, step))), from);
+  // the text of the first child of each name, of every element of `from` (each child read once)
+  const fields = (from: XmlElement[], ns: Step[0]): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (const el of from) for (const c of childElements(el)) if (c.namespaceUri === uri[ns] && !out.has(c.name)) out.set(c.name, c.content);
+    return out;
+  };
+  const req = (from: Map<string, string>, name: string, what = name): string => {
+    const v = from.get(name);
+    if (v === undefined) throw new MissingValue(what);
     return v.trim();
   };
+  const header = fields(select([root], HEADER), 'cmn');
+  const results = fields(select([root], RESULTS), 'ie');
   try {
-    const status = req(`${RESULTS}/ie:ProcessingStatus`, 'ProcessingStatus');
+    const status = req(results, 'ProcessingStatus');
     if (!(STATUSES as readonly string[]).includes(status)) return { ok: false, problem: `ProcessingStatus "${clip(status, 40)}" is not SUCCESS, WARNING or ERROR` };
     const errors: AckError[] = [];
-    const n = doc.count(ERRORS);
-    for (let i = 1; i <= n; i++) {
-      const at = `${ERRORS}[${i}]`;
-      const cls = Number.parseInt(req(`${at}/ie:ErrorClass`, `ProcessingError ${i} ErrorClass`), 10);
+    let i = 0;
+    for (const el of select([root], ERRORS)) {
+      i++;
+      const at = fields([el], 'ie');
+      const cls = Number.parseInt(req(at, 'ErrorClass', `ProcessingError ${i} ErrorClass`), 10);
       if (!Number.isInteger(cls)) return { ok: false, problem: `ProcessingError ${i}: ErrorClass is not an integer` };
-      const p = doc.text(`${at}/ie:ErrorPath`);
+      const p = at.get('ErrorPath');
       errors.push({
-        code: req(`${at}/ie:ErrorCode`, `ProcessingError ${i} ErrorCode`),
+        code: req(at, 'ErrorCode', `ProcessingError ${i} ErrorCode`),
         class: cls,
-        message: req(`${at}/ie:ErrorMessage`, `ProcessingError ${i} ErrorMessage`),
-        path: p === null || p.trim() === '' ? null : p.trim(),
+        message: req(at, 'ErrorMessage', `ProcessingError ${i} ErrorMessage`),
+        path: p === undefined || p.trim() === '' ? null : p.trim(),
       });
     }
+    const h = (name: string): string => req(header, name);
+    const r = (name: string): string => req(results, name);
     return {
       ok: true,
       ack: {
-        ackFcn: req(`${HEADER}/cmn:FileControlNumber`, 'FileControlNumber'),
-        sender: req(`${HEADER}/cmn:FileSenderNumber`, 'FileSenderNumber'),
-        receiver: req(`${HEADER}/cmn:FileReceiverNumber`, 'FileReceiverNumber'),
-        fileDate: req(`${HEADER}/cmn:FileDate`, 'FileDate'),
-        fileTime: req(`${HEADER}/cmn:FileTime`, 'FileTime'),
-        inputTransactionType: req(`${RESULTS}/ie:InputFileTransactionType`, 'InputFileTransactionType'),
-        inputSender: req(`${RESULTS}/ie:InputFileSenderNumber`, 'InputFileSenderNumber'),
-        inputReceiver: req(`${RESULTS}/ie:InputFileReceiverNumber`, 'InputFileReceiverNumber'),
-        inputFcn: req(`${RESULTS}/ie:InputFileControlNumber`, 'InputFileControlNumber'),
+        ackFcn: h('FileControlNumber'),
+        sender: h('FileSenderNumber'),
+        receiver: h('FileReceiverNumber'),
+        fileDate: h('FileDate'),
+        fileTime: h('FileTime'),
+        inputTransactionType: r('InputFileTransactionType'),
+        inputSender: r('InputFileSenderNumber'),
+        inputReceiver: r('InputFileReceiverNumber'),
+        inputFcn: r('InputFileControlNumber'),
         status: status as AckStatus,
         errors,
       },
@@ -145,6 +165,12 @@ function readAck(doc: XmlDoc, opts: AckParseOptions): AckParseResult {
     if (e instanceof MissingValue) return { ok: false, problem: `${e.message} is missing` };
     throw e;
   }
+}
+
+function childElements(el: XmlElement): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (let c = el.firstChild; c; c = c.next) if (c instanceof XmlElement) out.push(c);
+  return out;
 }
 
 class MissingValue extends Error {}

@@ -1,8 +1,10 @@
 // One ack poll of one partner (product.md 1, 5; messages.md 2):
 //
-//   lock -> list ackDir -> per file: download (capped) -> sha256 -> [known? skip] ->
-//   ONE transaction: archive (manifest in the chain) + acks row + message state + transition
-//   -> after the commit only: ackAfterRead on the server (delete | move:<dir> | keep)
+//   lock -> list ackDir -> per group of up to GROUP_FILES files: download (capped, several in
+//   flight, into memory) -> sha256 -> [known? skip] -> ONE transaction for the group (group.ts):
+//   archive folders (manifests in the chain) + acks rows + message states + transitions
+//   -> after the commit only: ackAfterRead on the server (delete | move:<dir> | keep), the
+//   deletes pipelined
 //
 // - Every `*.xml` in ackDir is read, except dotfiles and names ending in tempSuffix.
 // - The (partner, sha256) of an ack is unique in the ledger: an ack whose content is already
@@ -27,10 +29,13 @@
 //   chunk by chunk, the rest stays unseen), at most maxAcksPerPoll files are read and at most
 //   maxAckBytesPerPoll bytes downloaded (the first file always: maxAckBytes caps it); what is
 //   over a limit waits for the next poll, logged once per poll.
-// - No local path is built from a remote name: a download goes to a folder of its own made
-//   with mkdtemp (so its file is new), the archived copy is always `ack.xml`.
-// - One bad ack never stops the others: each file has its own try/catch; only a dead
+// - No local path is built from a remote name: a download goes into memory (capped at
+//   maxAckBytes, a group at GROUP_BYTES), the archived copy is always `ack.xml`. ack-work/ is
+//   only emptied of what older versions left there.
+// - One bad ack never stops the others: a file that cannot be read, or whose record fails, is
+//   that file's error (a group that fails is redone one ack at a time, group.ts); only a dead
 //   connection ends the poll early (the rest waits for the next poll).
+// - SIGTERM (signal): no new group is started; the one in progress finishes.
 // - At most one poll per partner at a time, across processes (daemon and `poll-acks` CLI):
 //   a partner_locks row named `acks:<partner>` (partner codes cannot contain ':', so it never
 //   meets a batch cycle's lock).
@@ -48,10 +53,11 @@ import type { Db } from '../ledger/db.js';
 import { nullLogger, type Logger } from '../log.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { SftpPool } from '../transport/pool.js';
-import { DownloadTooLargeError } from '../transport/errors.js';
+import type { FetchResult, RemoveResult } from '../transport/fetch.js';
 import type { RemoteEntry, SftpSession } from '../transport/session.js';
 import { sha256 } from '../util/sha256.js';
-import { ACK_ARCHIVE_FILE, applyAck, isKnownAck, knownUnchanged, type AckFileInput } from './apply.js';
+import { isKnownAck, knownUnchanged, type AckFileInput, type ApplyOutcome } from './apply.js';
+import { applyAcks } from './group.js';
 import { ackParseOptions, parseAck } from './parse.js';
 import { errText } from '../util/err-text.js';
 import { PollBudget } from './budget.js';
@@ -69,7 +75,7 @@ export interface PollAcksDeps {
   pool: SftpPool;
   partner: string;
   logger?: Logger;
-  /** aborted (SIGTERM): no new file is started; the one in progress finishes */
+  /** aborted (SIGTERM): no new group of files is started; the one in progress finishes */
   signal?: AbortSignal;
   /** who runs it, for its runs row; default 'daemon' ('cli' for pollAcksOnce) */
   origin?: RunOrigin;
@@ -175,6 +181,13 @@ export async function pollAcksOnce(deps: Omit<PollAcksDeps, 'pool'> & { endpoint
   }
 }
 
+/** Files per group: downloaded together (several in flight), recorded in one transaction, then
+ * removed together. */
+const GROUP_FILES = 64;
+/** Bytes per group at most (their listed sizes; the first file always goes): a group sits in
+ * memory until it is recorded. */
+const GROUP_BYTES = 16 * 1024 * 1024;
+
 class Poll {
   private readonly ackDir: string;
   private readonly after: AfterRead;
@@ -203,7 +216,7 @@ class Poll {
 
   async run(s: SftpSession): Promise<void> {
     const { partner } = this.deps;
-    const { maxAckEntries } = this.cfg.sftp;
+    const { maxAckEntries, maxAckBytes } = this.cfg.sftp;
     const listing = await s.listCapped(this.ackDir, maxAckEntries);
     if (listing.more) {
       this.log.warn('ackDir holds more entries than maxAckEntries: only that many are looked at in this poll, the rest waits', { partner, ackDir: this.ackDir, maxAckEntries });
@@ -214,31 +227,46 @@ class Poll {
     if (this.after.kind === 'move' && this.after.dir === this.ackDir) {
       this.log.warn('ackAfterRead moves acks into ackDir itself; treated as keep', { partner, ackDir: this.ackDir });
     }
+    const stays = this.after.kind === 'keep' || (this.after.kind === 'move' && this.after.dir === this.ackDir);
+    const todo: RemoteEntry[] = [];
     for (const e of entries) {
-      if (this.deps.signal?.aborted) break;
-      const remotePath = path.posix.join(this.ackDir, e.name);
-      let committed = false;
-      try {
-        committed = await this.one(s, e, remotePath);
-      } catch (err) {
-        this.r.errors++;
-        this.log.error('ack could not be processed; it stays on the server for the next poll', { partner, remotePath, error: errText(err) });
-        if (s.closed) throw new Error(`connection lost while reading ${remotePath}: ${errText(err)}`);
+      // keep: a file already read is recognised by its listing, not downloaded again
+      if (stays && knownUnchanged(this.deps.db, partner, e.name, e.size, e.modifyTime)) {
+        this.r.skipped++;
         continue;
       }
-      if (!committed) continue;
-      try {
-        await this.afterRead(s, e.name, remotePath);
-      } catch (err) {
-        this.r.errors++;
-        this.log.error('ack recorded, but ackAfterRead failed on the server; done again at the next poll', {
-          partner,
-          remotePath,
-          ackAfterRead: this.cfg.sftp.ackAfterRead,
-          error: errText(err),
-        });
-        if (s.closed) throw new Error(`connection lost after reading ${remotePath}: ${errText(err)}`);
+      if (this.budget.take(e.size > maxAckBytes ? 0 : e.size)) todo.push(e);
+    }
+    const groups: RemoteEntry[][] = [];
+    for (let at = 0; at < todo.length; ) {
+      let n = 0;
+      let bytes = 0;
+      for (; at + n < todo.length && n < GROUP_FILES; n++) {
+        const size = Math.min(todo[at + n]!.size, maxAckBytes);
+        if (n > 0 && bytes + size > GROUP_BYTES) break;
+        bytes += size;
       }
+      groups.push(todo.slice(at, at + n));
+      at += n;
+    }
+    // the next group downloads while this one is recorded, and this one's deletes run while the
+    // next one is: the session takes them in turn, so the connection is rarely idle
+    let fetching = groups.length ? this.fetch(s, groups[0]!) : null;
+    let removing: Promise<void> | null = null;
+    try {
+      for (let g = 0; g < groups.length; g++) {
+        const fetched = await fetching!;
+        if (this.deps.signal?.aborted) break;
+        fetching = g + 1 < groups.length ? this.fetch(s, groups[g + 1]!) : null;
+        const done = await this.record(s, groups[g]!, fetched);
+        if (removing) await removing;
+        removing = this.afterReadAll(s, done);
+      }
+      if (removing) await removing;
+      removing = null;
+    } finally {
+      // only after a failure: what is still under way must not reject unseen
+      await removing?.catch(() => undefined);
     }
     const b = this.budget;
     if (b.deferred) {
@@ -248,62 +276,80 @@ class Poll {
     }
   }
 
-  /** Reads and records one file; true when its outcome is committed (now or earlier) and ackAfterRead may run. */
-  private async one(s: SftpSession, e: RemoteEntry, remotePath: string): Promise<boolean> {
-    const { db, partner } = this.deps;
+  /** Downloads a group's files (not those too large by their listing); never rejects: a lost connection is `lost`. */
+  private fetch(s: SftpSession, entries: RemoteEntry[]): Promise<FetchResult[] | { lost: unknown }> {
+    const small = entries.filter((e) => e.size <= this.cfg.sftp.maxAckBytes);
+    if (!small.length) return Promise.resolve([]);
+    return s.readFiles(small.map((e) => path.posix.join(this.ackDir, e.name)), this.cfg.sftp.maxAckBytes).catch((lost: unknown) => ({ lost }));
+  }
+
+  /** Records one downloaded group in one transaction; the files whose outcome is committed (for ackAfterRead). */
+  private async record(s: SftpSession, entries: RemoteEntry[], got: FetchResult[] | { lost: unknown }): Promise<RemoteEntry[]> {
+    const { partner } = this.deps;
     const max = this.cfg.sftp.maxAckBytes;
-    if (this.after.kind === 'keep' || (this.after.kind === 'move' && this.after.dir === this.ackDir)) {
-      if (knownUnchanged(db, partner, e.name, e.size, e.modifyTime)) {
-        this.r.skipped++;
-        return false; // keep: nothing to do on the server either
-      }
-    }
+    const remotePath = (e: RemoteEntry): string => path.posix.join(this.ackDir, e.name);
+    const failed = (e: RemoteEntry, err: unknown): void => {
+      this.r.errors++;
+      this.log.error('ack could not be processed; it stays on the server for the next poll', { partner, remotePath: remotePath(e), error: errText(err) });
+    };
 
-    if (!this.budget.take(e.size > max ? 0 : e.size)) return false;
-    let input: AckFileInput | null = null;
-    if (e.size > max) {
-      input = { kind: 'too-large', remoteName: e.name, size: e.size, modifyTime: e.modifyTime, maxBytes: max };
-    } else {
-      // a folder of its own (mkdtemp creates it exclusively, 0700): the file in it is new
-      const own = fs.mkdtempSync(path.join(this.workDir, `${workPrefix(partner)}${process.pid}-`));
-      const tmp = path.join(own, ACK_ARCHIVE_FILE);
+    const small = entries.filter((e) => e.size <= max);
+    let fetched: FetchResult[];
+    if ('lost' in got) {
+      for (const e of small) failed(e, got.lost);
+      if (s.closed) throw new Error(`connection lost while reading ${this.ackDir}: ${errText(got.lost)}`);
+      fetched = small.map(() => ({ kind: 'failed', error: got.lost }));
+    } else fetched = got;
+    const read: { e: RemoteEntry; input: AckFileInput }[] = [];
+    for (const e of entries) {
+      if (e.size > max) {
+        read.push({ e, input: { kind: 'too-large', remoteName: e.name, size: e.size, modifyTime: e.modifyTime, maxBytes: max } });
+        continue;
+      }
+      const f = fetched[small.indexOf(e)]!;
+      if (f.kind === 'failed') failed(e, f.error);
+      else if (f.kind === 'too-large') read.push({ e, input: { kind: 'too-large', remoteName: e.name, size: f.seen, modifyTime: e.modifyTime, maxBytes: max } });
+      else read.push({ e, input: { kind: 'file', remoteName: e.name, data: f.data } });
+    }
+    this.r.read += read.length;
+
+    const ready: typeof read = [];
+    for (const x of read) {
       try {
-        try {
-          await s.download(remotePath, tmp, max);
-        } catch (err) {
-          if (!(err instanceof DownloadTooLargeError)) throw err;
-          input = { kind: 'too-large', remoteName: e.name, size: err.size, modifyTime: e.modifyTime, maxBytes: max };
-        }
-        // at most maxAckBytes: the download stops past it
-        if (!input) input = { kind: 'file', remoteName: e.name, data: fs.readFileSync(tmp) };
-      } finally {
-        fs.rmSync(own, { recursive: true, force: true });
+        if (await this.stillBeingWritten(s, x.e, x.input)) continue;
+      } catch (err) {
+        failed(x.e, err);
+        if (s.closed) throw new Error(`connection lost while reading ${remotePath(x.e)}: ${errText(err)}`);
+        continue;
       }
-    }
-    this.r.read++;
-
-    if (input.kind === 'file') {
-      const known = isKnownAck(db, partner, sha256(input.data));
-      if (!known) {
-        input.parsed = parseAck(input.data, ackParseOptions(this.deps.config, this.cfg));
-        // a short or invalid download may be a file the partner is still writing: compare with the listing
-        if (input.data.length !== e.size || !input.parsed.ok) {
-          const now = await s.stat(remotePath);
-          if (!now || now.size !== input.data.length || now.modifyTime !== e.modifyTime) {
-            this.r.skipped++;
-            this.log.info('ack changed while it was read (still being written?); left for the next poll', {
-              partner,
-              remotePath,
-              listedBytes: e.size,
-              readBytes: input.data.length,
-            });
-            return false;
-          }
-        }
-      }
+      ready.push(x);
     }
 
-    const out = applyAck({ ...this.deps, logger: this.log }, input);
+    const outcomes = await applyAcks({ ...this.deps, logger: this.log }, ready.map((x) => x.input));
+    const done: RemoteEntry[] = [];
+    ready.forEach((x, i) => {
+      const out = outcomes[i]!;
+      if ('failed' in out) return failed(x.e, out.failed);
+      if (this.count(x.e, x.input, out)) done.push(x.e);
+    });
+    return done;
+  }
+
+  /** A short or invalid download may be a file the partner is still writing: true (left for the next poll) when it changed since the listing. */
+  private async stillBeingWritten(s: SftpSession, e: RemoteEntry, input: AckFileInput): Promise<boolean> {
+    if (input.kind !== 'file' || isKnownAck(this.deps.db, this.deps.partner, sha256(input.data))) return false;
+    input.parsed = parseAck(input.data, ackParseOptions(this.deps.config, this.cfg));
+    if (input.data.length === e.size && input.parsed.ok) return false;
+    const remotePath = path.posix.join(this.ackDir, e.name);
+    const now = await s.stat(remotePath);
+    if (now && now.size === input.data.length && now.modifyTime === e.modifyTime) return false;
+    this.r.skipped++;
+    this.log.info('ack changed while it was read (still being written?); left for the next poll', { partner: this.deps.partner, remotePath, listedBytes: e.size, readBytes: input.data.length });
+    return true;
+  }
+
+  /** Counts one recorded ack; true when its outcome is committed (now or earlier) and ackAfterRead may run. */
+  private count(e: RemoteEntry, input: AckFileInput, out: ApplyOutcome): boolean {
     if (input.kind === 'too-large') {
       if (out.already) this.r.skipped++;
       else this.r.invalid++;
@@ -311,7 +357,7 @@ class Poll {
     }
     if (out.already) {
       this.r.skipped++;
-      this.log.info('ack already recorded (same content); nothing applied again', { partner, remotePath, ackId: out.ackId, effect: out.effect });
+      this.log.info('ack already recorded (same content); nothing applied again', { partner: this.deps.partner, remotePath: path.posix.join(this.ackDir, e.name), ackId: out.ackId, effect: out.effect });
       return true;
     }
     switch (out.effect) {
@@ -341,15 +387,44 @@ class Poll {
     return true;
   }
 
-  private async afterRead(s: SftpSession, name: string, remotePath: string): Promise<void> {
-    const a = this.after;
-    if (a.kind === 'keep') return;
-    if (a.kind === 'delete') {
-      await s.remove(remotePath, { missingOk: true });
-      this.log.debug('ack deleted on the server', { partner: this.deps.partner, remotePath });
+  /** ackAfterRead for the recorded files of a group: the deletes pipelined, moves one by one. */
+  private async afterReadAll(s: SftpSession, done: RemoteEntry[]): Promise<void> {
+    if (!done.length || this.after.kind === 'keep') return;
+    const { partner } = this.deps;
+    const paths = done.map((e) => path.posix.join(this.ackDir, e.name));
+    const failed = (remotePath: string, err: unknown): void => {
+      this.r.errors++;
+      this.log.error('ack recorded, but ackAfterRead failed on the server; done again at the next poll', { partner, remotePath, ackAfterRead: this.cfg.sftp.ackAfterRead, error: errText(err) });
+    };
+    if (this.after.kind === 'delete') {
+      let removed: RemoveResult[];
+      try {
+        removed = await s.removeFiles(paths);
+      } catch (err) {
+        for (const p of paths) failed(p, err);
+        if (s.closed) throw new Error(`connection lost after reading ${this.ackDir}: ${errText(err)}`);
+        return;
+      }
+      removed.forEach((x, i) => {
+        if (x.kind === 'failed') failed(paths[i]!, x.error);
+        else this.log.debug('ack deleted on the server', { partner, remotePath: paths[i] });
+      });
       return;
     }
-    if (a.dir === this.ackDir) return;
+    for (const [i, e] of done.entries()) {
+      try {
+        await this.afterRead(s, e.name, paths[i]!);
+      } catch (err) {
+        failed(paths[i]!, err);
+        if (s.closed) throw new Error(`connection lost after reading ${paths[i]}: ${errText(err)}`);
+      }
+    }
+  }
+
+  /** move:<dir>: renamed there, a suffix added when the name exists. */
+  private async afterRead(s: SftpSession, name: string, remotePath: string): Promise<void> {
+    const a = this.after;
+    if (a.kind !== 'move' || a.dir === this.ackDir) return;
     if (!this.moveDirReady) {
       await s.mkdirp(a.dir);
       this.moveDirReady = true;

@@ -124,9 +124,10 @@ export function recoverStaging(db: Db, archiveRoot: string, stagingRoot = stagin
             res.unplaced.push(dir);
           }
         fs.rmSync(p, { force: true });
-      } else if (fs.existsSync(path.join(p, 'manifest.json')) || !ownerAlive(name)) {
-        // a manifest is written after the row is inserted, and the folder leaves staging
-        // before the commit: a folder still here with one belongs to a rolled-back transaction
+      } else if (!ownerAlive(name)) {
+        // the folder leaves staging before the commit: one still here never committed. Its
+        // owner being alive, it may still be preparing it (addMany writes the manifests before
+        // its transaction), and it removes its own on a rollback: left to it.
         fs.rmSync(p, { recursive: true, force: true });
         res.removed++;
       } else res.kept++;

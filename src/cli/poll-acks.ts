@@ -15,7 +15,7 @@ import { EXIT, UsageError, type Io } from './io.js';
 import type { LogFields, Logger } from '../log.js';
 import { redact } from '../log.js';
 import { pollAcksOnce, type PollAcksResult } from '../acks/poll.js';
-import { embeddedClientOptions } from '../sandbox/embedded.js';
+import type { EmbeddedEndpointOptions } from '../transport/endpoint.js';
 import { runsUnlessPaused } from './pause.js';
 import type { Db } from '../ledger/db.js';
 import { askDaemon, requestDetail, unreadableSecrets, type AskOptions } from './via-daemon.js';
@@ -47,7 +47,7 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
         continue;
       }
       const secrets = unreadableSecrets(config, partner);
-      const r = secrets.length ? await viaDaemon(db, partner, secrets, ask) : await pollAcksOnce({ db, config, archive, partner, logger, endpoint: embeddedClientOptions(config) });
+      const r = secrets.length ? await viaDaemon(db, partner, secrets, ask) : await pollAcksOnce({ db, config, archive, partner, logger, endpoint: await embeddedEndpoint(config) });
       if ('failure' in r) {
         io.err(`tlbridge poll-acks: ${partner}: ${r.failure}`);
         failed = true;
@@ -60,6 +60,13 @@ export async function pollAcksCommand(config: Config, opts: { partner?: string }
   } finally {
     db.close();
   }
+}
+
+/** How to reach a running daemon's embedded sandbox, if a partner is one. The sandbox's modules
+ * (its SSH server, the XML renderer) are loaded only then: a fifth of the command's start-up. */
+async function embeddedEndpoint(config: Config): Promise<EmbeddedEndpointOptions | undefined> {
+  if (!Object.values(config.partners).some((p) => p.sftp.host === 'embedded')) return undefined;
+  return (await import('../sandbox/embedded.js')).embeddedClientOptions(config);
 }
 
 /** The daemon polls (it can read the key); its result prints as a local one would. */

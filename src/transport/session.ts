@@ -21,6 +21,7 @@ import { sha256Fingerprint } from './fingerprint.js';
 import { withInactivityTimeout } from './timeout.js';
 import { listType, readdirCapped } from './listing.js';
 import { mkdirRequest, putPipelined, removeRequest, renameRequest, statRequest } from './put.js';
+import { fetchPipelined, removePipelined, type FetchResult, type RemoveResult } from './fetch.js';
 import { makeDirs, trimDir, uploadEach, uploadFile, uploadTarget, type UploadJob, type UploadOps, type UploadResult, type UploadTarget } from './upload.js';
 
 export type RemoteEntryType = 'file' | 'dir' | 'other';
@@ -213,6 +214,29 @@ export class SftpSession {
     });
   }
 
+  /**
+   * Reads several files into memory, several in flight at once (fetch.ts), each capped at
+   * `maxBytes` (a longer one is `too-large`, never read past maxBytes + 1). One result per path,
+   * in order: a file's own failure is its result; a timeout or a dead connection rejects.
+   */
+  readFiles(remotePaths: readonly string[], maxBytes: number): Promise<FetchResult[]> {
+    if (!Number.isFinite(maxBytes) || maxBytes < 0) return Promise.reject(new RangeError('maxBytes must be a number >= 0'));
+    return this.exclusive(async () => {
+      const sftp = this.rawSftp();
+      const out = await this.timed(`read ${remotePaths.length} file(s)`, (touch) => fetchPipelined(sftp, remotePaths, maxBytes, touch));
+      return out.map((r, i) => (r.kind === 'failed' ? { kind: 'failed', error: this.wrapError(`read ${remotePaths[i]}`, r.error) } : r));
+    });
+  }
+
+  /** Removes several files, the requests pipelined; one result per path, in order (a file already gone is `missing`). */
+  removeFiles(remotePaths: readonly string[]): Promise<RemoveResult[]> {
+    return this.exclusive(async () => {
+      const sftp = this.rawSftp();
+      const out = await this.timed(`remove ${remotePaths.length} file(s)`, (touch) => removePipelined(sftp, remotePaths, touch));
+      return out.map((r, i) => (r.kind === 'failed' ? { kind: 'failed', error: this.wrapError(`remove ${remotePaths[i]}`, r.error) } : r));
+    });
+  }
+
   /** Removes a remote file. With `missingOk`, a file that is already gone is not an error. */
   remove(remotePath: string, opts: { missingOk?: boolean } = {}): Promise<void> {
     return this.exclusive(() => this.removeRaw(remotePath, opts.missingOk ?? false));
@@ -340,6 +364,12 @@ export class SftpSession {
       if (e instanceof SftpError && e.code === 'ENOENT' && !(e instanceof SftpTimeoutError)) return null;
       throw e;
     }
+  }
+
+  private rawSftp(): SFTPWrapper {
+    const sftp = (this.client as unknown as ClientInternals).sftp;
+    if (!sftp || this.closedFlag) throw this.closedError();
+    return sftp;
   }
 
   private readdirCapped(dir: string, max: number, touch: () => void): Promise<{ entries: RemoteEntry[]; more: boolean }> {
