@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateDelimited, type GenerateResult } from './generate.js';
-import { runNodeMeasured, type Measured } from './measure.js';
+import { runNodeMeasured, settleDisk, type Measured, type Settled } from './measure.js';
 import { fmtInt, fmtMb, fmtNum, fmtSecs, heading, MB, median, verdictAtMost, type BenchContext, type Section, type SummaryRow } from './report.js';
 import { xmllintValidate } from './xmllint.js';
 
@@ -21,6 +21,8 @@ interface ConvertRun {
   /** what the CLI said it wrote */
   reported?: number;
   leftoverParts: number;
+  /** the disk barrier before the run */
+  settled: Settled;
   ok: boolean;
   why?: string;
 }
@@ -40,6 +42,7 @@ async function countOutputs(dir: string): Promise<{ xml: number; part: number }>
 async function convertOnce(ctx: BenchContext, input: GenerateResult, outDir: string): Promise<ConvertRun> {
   fs.mkdirSync(outDir, { recursive: true });
   ctx.progress(`  converting ${path.basename(input.file)} (${fmtInt(input.messages)} messages) ...`);
+  const settled = await settleDisk();
   const measured = await runNodeMeasured({
     script: 'bin/tlbridge.js',
     args: ['convert', input.file, '--out', outDir],
@@ -55,7 +58,7 @@ async function convertOnce(ctx: BenchContext, input: GenerateResult, outDir: str
   else if (xml !== input.messages) why = `${fmtInt(xml)} XML files written, ${fmtInt(input.messages)} expected`;
   else if (reported !== undefined && reported !== input.messages) why = `the CLI reports ${fmtInt(reported)} messages, ${fmtInt(input.messages)} expected`;
   else if (part) why = `${fmtInt(part)} .part files left behind`;
-  return { measured, files: xml, ...(reported !== undefined ? { reported } : {}), leftoverParts: part, ok: !why, ...(why ? { why } : {}) };
+  return { measured, settled, files: xml, ...(reported !== undefined ? { reported } : {}), leftoverParts: part, ok: !why, ...(why ? { why } : {}) };
 }
 
 function printFailure(ctx: BenchContext, run: ConvertRun) {
@@ -64,6 +67,10 @@ function printFailure(ctx: BenchContext, run: ConvertRun) {
   const tail = (s: string) => s.trimEnd().split('\n').slice(-30);
   if (run.measured.stdoutTail.trim()) for (const l of tail(run.measured.stdoutTail)) ctx.out(`  | ${l}`);
   if (run.measured.stderrTail.trim()) for (const l of tail(run.measured.stderrTail)) ctx.out(`  ! ${l}`);
+}
+
+function fmtSettled(s: Settled): string {
+  return `${fmtSecs(s.ms)}${s.dirtyKiB === undefined ? '' : ` (dirty ${fmtInt(s.dirtyKiB)} KiB)`}`;
 }
 
 function rssMb(m: Measured): number | undefined {
@@ -98,15 +105,20 @@ async function throughput(ctx: BenchContext, rows: SummaryRow[]) {
   const xl: number[] = [];
   const rssRuns: number[] = [];
   let xlast: Awaited<ReturnType<typeof xmllintValidate>> | undefined;
+  const outDirs: string[] = [];
   try {
     for (let rep = 1; rep <= REPS; rep++) {
       const outDir = path.join(ctx.tmp, `out-throughput-${rep}`);
+      // kept until every run is done: on this VM's ext4 without a journal, creating an inode
+      // skips every inode freed in the last 60-300 s (ialloc.c recently_deleted(), seen with
+      // perf), so 20,000 files removed right before a run made its file creation quadratic
+      // (the 2.9 / 13.9 / 17.4 s runs); xmllint creates no file and paid nothing
+      outDirs.push(outDir);
       const run = await convertOnce(ctx, input, outDir);
       ctx.out(`  run ${rep}      ${run.measured.command}`);
       if (!run.ok) {
         printFailure(ctx, run);
         rows.push({ section: S, metric: 'tlbridge convert', value: `failed: ${run.why}`, verdict: 'FAIL' });
-        await removeDir(ctx, outDir);
         return;
       }
       const rss = rssMb(run.measured);
@@ -114,13 +126,14 @@ async function throughput(ctx: BenchContext, rows: SummaryRow[]) {
       // the reference over exactly the files tlbridge wrote
       const files = (await fs.promises.readdir(outDir)).filter((f) => f.endsWith('.xml')).sort();
       ctx.progress(`  xmllint --schema over ${fmtInt(files.length)} files ...`);
+      const xs = await settleDisk();
       const x = await xmllintValidate(xsd, files, outDir);
       xlast = x;
       ctx.out(
         `              tlbridge ${fmtInt(run.files)} XML files, wall ${fmtSecs(run.measured.wallMs)}, peak RSS ${rss === undefined ? 'n/a' : `${fmtNum(rss)} MB`}; ` +
           `xmllint ${fmtInt(x.validates)}/${fmtInt(x.files)} validate (${x.invocations} invocation(s)), wall ${fmtSecs(x.wallMs)}`,
       );
-      await removeDir(ctx, outDir);
+      ctx.out(`              disk settled before each: tlbridge ${fmtSettled(run.settled)}, xmllint ${fmtSettled(xs)}`);
       if (!(x.allExitZero && x.validates === x.files)) {
         ctx.out('  xmllint does NOT report every file valid:');
         for (const p of x.problems) ctx.out(`  ! ${p}`);
@@ -132,6 +145,7 @@ async function throughput(ctx: BenchContext, rows: SummaryRow[]) {
     }
   } finally {
     fs.rmSync(input.file, { force: true });
+    for (const d of outDirs) await removeDir(ctx, d);
   }
   const tMs = median(tl);
   const xMs = median(xl);

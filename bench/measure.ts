@@ -121,3 +121,41 @@ export async function runNodeMeasured(opts: { script: string; args: string[]; cw
   }
   return { command: shown, exitCode: code, signal, wallMs, ...(peakRssKiB !== undefined ? { peakRssKiB } : {}), stdoutTail: out.text, stderrTail };
 }
+
+/** Dirty + Writeback of /proc/meminfo, in KiB; undefined off Linux */
+function dirtyKiB(): number | undefined {
+  try {
+    const text = fs.readFileSync('/proc/meminfo', 'utf8');
+    let sum = 0;
+    for (const m of text.matchAll(/^(Dirty|Writeback):\s+(\d+) kB$/gm)) sum += Number(m[2]);
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Settled {
+  ms: number;
+  /** Dirty + Writeback when the barrier ended, KiB */
+  dirtyKiB?: number;
+}
+
+/**
+ * A barrier before a timed run: the page cache's writeback left by earlier work (the previous
+ * run's 20,000 files, another section) is done before the clock starts, so it is not charged
+ * to whoever runs next. `sync`, then wait until the kernel's Dirty + Writeback is small (other
+ * work on a shared machine keeps dirtying pages: after `maxMs` the run goes on anyway).
+ */
+export async function settleDisk(opts: { belowKiB?: number; maxMs?: number } = {}): Promise<Settled> {
+  const below = opts.belowKiB ?? 8 * 1024;
+  const maxMs = opts.maxMs ?? 60_000;
+  const t0 = performance.now();
+  let d = dirtyKiB();
+  for (;;) {
+    spawnSync('sync', { stdio: 'ignore' });
+    d = dirtyKiB();
+    if (d === undefined || d < below || performance.now() - t0 > maxMs) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { ms: performance.now() - t0, ...(d !== undefined ? { dirtyKiB: d } : {}) };
+}

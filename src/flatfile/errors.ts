@@ -35,6 +35,23 @@ export class ErrorList {
     else this.dropped++;
   }
 
+  /** Adds `es` as if they had been added when the list counted `at` problems (at <= count):
+   * a judgement that arrives late keeps its place in the report. Kept and dropped stay what
+   * adding everything in that order would have made them. */
+  insertAt(at: number, es: readonly InputError[]): void {
+    if (!es.length) return;
+    if (at >= this.items.length) {
+      for (const e of es) this.add(e);
+      return;
+    }
+    this.items.splice(at, 0, ...es);
+    const over = this.items.length - this.cap;
+    if (over > 0) {
+      this.items.length = this.cap;
+      this.dropped += over;
+    }
+  }
+
   get count(): number {
     return this.items.length + this.dropped;
   }

@@ -14,7 +14,8 @@ import { messageTypeNamed, type MessageTypeInfo, type MessageTypeName } from '..
 import { own } from '../util/own.js';
 import type { MappedMessage, MessageModule, RecordGroup } from '../messages/types.js';
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
-import { loadSchema } from '../xml/schema.js';
+import { loadSchema, type XmlIssue } from '../xml/schema.js';
+import { validateInWorker } from '../xml/validate-pool.js';
 import { fieldForXsdIssue } from './xsd-fields.js';
 import { sha256 } from '../util/sha256.js';
 import { StringIndex } from '../util/string-index.js';
@@ -25,6 +26,21 @@ const MAX_MESSAGE_BYTES = 300 * 1000 * 1000;
  * enough to reach the old generation (peak RSS), and the event loop gets a turn between groups. */
 const CHUNK_MESSAGES = 64;
 const CHUNK_BYTES = 8 * 1024 * 1024;
+/** chunks out in the validation worker at once: enough to keep it busy, few to hold */
+const MAX_INFLIGHT = 2;
+/** a number that can stand in for the ones still to come: nothing to escape in the header */
+const PIPELINED_NUMBER = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Same length, and where they differ both are digits: what a sequence number changes. */
+function sameShape(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y && !(x >= 48 && x <= 57 && y >= 48 && y <= 57)) return false;
+  }
+  return true;
+}
 
 export interface FileHeader {
   messageType: MessageTypeName;
@@ -94,21 +110,81 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
   let chunk: TranslatedMessage[] = [];
   let chunkBytes = 0;
 
-  const flushChunk = async () => {
-    if (!chunk.length) return;
-    const batch = chunk;
-    chunk = [];
-    chunkBytes = 0;
-    const schema = loadSchema(batch[0]!.info.schema);
-    for (const m of batch) {
-      for (const issue of schema.validate(m.xml)) errors.add(inputError(m.mapped.line, fieldForXsdIssue(issue.message), null, `fails the ${m.info.code} schema: ${issue.message}`));
-    }
-    if (errors.count) return;
+  // The first chunk is judged here, as it comes: a small file never waits for a worker. Once it
+  // passed, the next chunks are validated in the worker thread (validate-pool.ts) while the
+  // following messages are mapped and rendered. Those are rendered with a stand-in number (the
+  // first chunk's last, which validated), and get their real one, allocate() in file order,
+  // only once their chunk and everything before it validated: the same allocate()/onMessage
+  // order as judging each chunk here, and the same reported error order (each chunk's schema
+  // problems keep their place, errors.insertAt).
+  let standIn: string | undefined;
+  let standInMarker = '';
+  const inflight: { batch: TranslatedMessage[]; at: number; late: number; result: Promise<XmlIssue[][] | undefined> }[] = [];
+  /** schema problems of worker-validated chunks, inserted into `errors` behind later ones */
+  let lateAdded = 0;
+
+  const schemaIssues = (m: TranslatedMessage, issues: readonly XmlIssue[]) =>
+    issues.map((issue) => inputError(m.mapped.line, fieldForXsdIssue(issue.message), null, `fails the ${m.info.code} schema: ${issue.message}`));
+
+  const handOn = async (batch: TranslatedMessage[]) => {
     for (const m of batch) await opts.onMessage(m);
     // let timers and signal handlers run between chunks: a big file must not hold the
     // process deaf for seconds (a SIGTERM is answered within 15 s, product.md 5)
     await new Promise<void>((resolve) => setImmediate(resolve));
     opts.signal?.throwIfAborted();
+  };
+
+  const settleOldest = async () => {
+    const c = inflight.shift()!;
+    const schema = loadSchema(c.batch[0]!.info.schema);
+    // a worker that failed leaves its chunk to be judged here
+    const issues = (await c.result) ?? c.batch.map((m) => schema.validate(m.xml));
+    const found: InputError[] = [];
+    c.batch.forEach((m, i) => found.push(...schemaIssues(m, issues[i]!)));
+    const at = c.at + lateAdded - c.late;
+    const clean = at === 0 && found.length === 0;
+    if (clean) {
+      for (const m of c.batch) {
+        const fcn = opts.allocate();
+        const i = m.xml.indexOf(standInMarker);
+        m.xml = m.xml.slice(0, i) + `<cmn:FileControlNumber>${fcn}</cmn:FileControlNumber>` + m.xml.slice(i + standInMarker.length);
+        m.fileControlNumber = fcn;
+        // a number of another shape than the stand-in's might not validate where it did
+        if (!sameShape(fcn, standIn!)) found.push(...schemaIssues(m, schema.validate(m.xml)));
+      }
+    }
+    errors.insertAt(at, found);
+    lateAdded += found.length;
+    if (clean && !found.length) await handOn(c.batch);
+  };
+
+  const flushChunk = async () => {
+    if (!chunk.length) return;
+    const batch = chunk;
+    chunk = [];
+    chunkBytes = 0;
+    if (standIn !== undefined) {
+      const result = validateInWorker(
+        batch[0]!.info.schema,
+        batch.map((m) => m.xml),
+      ).catch(() => undefined);
+      inflight.push({ batch, at: errors.count, late: lateAdded, result });
+      while (inflight.length > MAX_INFLIGHT) await settleOldest();
+      return;
+    }
+    const schema = loadSchema(batch[0]!.info.schema);
+    for (const m of batch) for (const e of schemaIssues(m, schema.validate(m.xml))) errors.add(e);
+    if (errors.count) return;
+    const last = batch[batch.length - 1]!.fileControlNumber;
+    if (PIPELINED_NUMBER.test(last)) {
+      standIn = last;
+      standInMarker = `<cmn:FileControlNumber>${last}</cmn:FileControlNumber>`;
+    }
+    await handOn(batch);
+  };
+
+  const drain = async () => {
+    while (inflight.length) await settleOldest();
   };
 
   const finishGroup = async () => {
@@ -133,7 +209,7 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
       return;
     }
     if (opts.check) for (const e of opts.check(mapped, header, bodyHash)) errors.add(e);
-    const fileControlNumber = errors.count ? 'UNASSIGNED' : opts.allocate();
+    const fileControlNumber = standIn ?? (errors.count ? 'UNASSIGNED' : opts.allocate());
     let xml: string;
     try {
       xml = renderMessage(info, config.namespaces.commontypes, { ...envelopeBase, fileControlNumber }, module, mapped.body);
@@ -229,6 +305,7 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
   }
   if (header && groups === 0 && trl) errors.add(inputError(null, null, null, 'holds no message'));
   await flushChunk();
+  await drain();
   return { ...(header ? { header } : {}), messages, errors: errors.report() };
 }
 

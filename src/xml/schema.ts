@@ -10,8 +10,8 @@ export type { XmlIssue };
 export interface XsdSchema {
   /** absolute path of the XSD */
   readonly file: string;
-  /** validate a serialized document; [] = valid. A document that is not well-formed gives its parse errors. */
-  validate(xml: string): XmlIssue[];
+  /** validate a serialized document (a string, or its UTF-8); [] = valid. A document that is not well-formed gives its parse errors. */
+  validate(xml: string | Uint8Array): XmlIssue[];
 }
 
 class CompiledSchema implements XsdSchema {
@@ -22,7 +22,7 @@ class CompiledSchema implements XsdSchema {
     readonly xsd: XmlDocument,
   ) {}
 
-  validate(xml: string): XmlIssue[] {
+  validate(xml: string | Uint8Array): XmlIssue[] {
     const doc = parse(xml, TRUSTED);
     if (Array.isArray(doc)) return doc;
     try {
