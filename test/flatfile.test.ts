@@ -31,6 +31,30 @@ describe('flat-file values', () => {
     expect(zonedToUtc(2026, 3, 29, 3, 30, 0, 'Europe/Berlin').toISOString()).to.equal('2026-03-29T01:30:00.000Z');
   });
 
+  it('gives every wall time its zone offset around transitions, half- and quarter-hour zones included (offsets are cached by hour)', () => {
+    const wallOf = (t: number, tz: string): number[] => {
+      const f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+      const v = new Map<string, number>(f.formatToParts(t).map((p) => [p.type, Number(p.value)]));
+      return ['year', 'month', 'day', 'hour', 'minute', 'second'].map((k) => v.get(k)!);
+    };
+    const cases: [string, string][] = [
+      ['Europe/Berlin', '2026-03-29T00:00:00Z'],
+      ['Europe/Berlin', '2026-10-25T00:00:00Z'],
+      ['Australia/Lord_Howe', '2026-04-04T14:00:00Z'], // a 30-minute DST shift
+      ['America/St_Johns', '2026-11-01T02:00:00Z'],
+      ['Asia/Kathmandu', '1985-12-31T18:00:00Z'], // +05:30 to +05:45
+    ];
+    for (const [tz, from] of cases) {
+      const t0 = Date.parse(from);
+      // every 5 minutes over 6 hours: each instant's wall time comes back to an instant with that wall time
+      for (let t = t0; t < t0 + 6 * 3_600_000; t += 300_000) {
+        const [y, mo, d, h, mi, s] = wallOf(t, tz) as [number, number, number, number, number, number];
+        const back = zonedToUtc(y, mo, d, h, mi, s, tz).getTime();
+        expect(wallOf(back, tz), `${tz} ${new Date(t).toISOString()}`).to.deep.equal([y, mo, d, h, mi, s]);
+      }
+    }
+  });
+
   it('normalises decimals exactly, with the layout separator or implied decimals', () => {
     expect(parseDecimal('1200.50', { separator: '.' })).to.deep.equal({ ok: true, value: '1200.5' });
     expect(parseDecimal('0012', { separator: '.' })).to.deep.equal({ ok: true, value: '12' });

@@ -31,4 +31,14 @@ describe('StringIndex', () => {
     expect(idx.get('after-the-huge-one')).to.equal(43);
     expect(idx.size).to.equal(n + 2);
   });
+
+  it('keeps the entries of its small first page when it grows it, whatever the first key', () => {
+    for (const first of ['a', 'K'.repeat(5000), 'L'.repeat((1 << 20) - 4)]) {
+      const idx = new StringIndex();
+      expect(idx.setIfAbsent(first, 1)).to.equal(undefined);
+      for (let i = 0; i < 3000; i++) expect(idx.setIfAbsent(`SMALL-${i}`, i + 2)).to.equal(undefined);
+      expect(idx.get(first)).to.equal(1);
+      for (let i = 0; i < 3000; i++) expect(idx.get(`SMALL-${i}`)).to.equal(i + 2);
+    }
+  });
 });

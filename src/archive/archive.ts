@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../ledger/db.js';
 import { crashPoint } from '../util/crash-point.js';
-import { copyFdDurable, copyFdDurableAsync, DIR_MODE, fsyncPath, fsyncPathAsync, writeFileDurable, writeFileDurableAsync } from '../util/durable-file.js';
+import { copyFdDurable, copyFdDurableAsync, DIR_MODE, fsyncPath, fsyncPathAsync, mkdirAsync, writeFileDurable, writeFileDurableAsync } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
 import { newStagingFolder, placeStaged, placeStagedMany, settlePlaced, stagingRootFor } from './staging.js';
 import { verifyArchive } from './verify.js';
@@ -186,8 +186,7 @@ export class Archive {
     try {
       this.checkSameDevice();
       const listed = await mapLimit(items, STAGE_CONCURRENCY, async (it, i) => {
-        await fs.promises.mkdir(folders[i]!, { mode: DIR_MODE });
-        await fs.promises.chmod(folders[i]!, DIR_MODE);
+        await mkdirAsync(folders[i]!, DIR_MODE);
         const files: ManifestFile[] = [];
         for (const f of it.files) files.push(await stageFileAsync(folders[i]!, f));
         return files;

@@ -92,7 +92,7 @@ export function parseDateTime(value: string, format: string, timeZone: string): 
 }
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
-function offsetMs(instant: number, timeZone: string): number {
+function exactOffsetMs(instant: number, timeZone: string): number {
   let f = offsetFormatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -107,6 +107,26 @@ function offsetMs(instant: number, timeZone: string): number {
   return Date.UTC(v.year!, v.month! - 1, v.day!, v.hour!, v.minute!, v.second!) - Math.floor(instant / 1000) * 1000;
 }
 
+const HOUR_MS = 3_600_000;
+/** offsets by zone and UTC hour: formatToParts costs tens of microseconds, and the times of a
+ * file fall in a few hours. An hour whose first and last second have the same offset has it
+ * throughout (no zone changes its offset twice within an hour); one with a transition inside is
+ * never cached. Bounded: a file of times spread over many years refills it. */
+const hourOffsets = new Map<string, Map<number, number>>();
+const HOURS_KEPT = 4096;
+function offsetMs(instant: number, timeZone: string): number {
+  const hour = Math.floor(instant / HOUR_MS);
+  let zone = hourOffsets.get(timeZone);
+  const known = zone?.get(hour);
+  if (known !== undefined) return known;
+  const start = exactOffsetMs(hour * HOUR_MS, timeZone);
+  if (exactOffsetMs(hour * HOUR_MS + HOUR_MS - 1000, timeZone) !== start) return exactOffsetMs(instant, timeZone);
+  if (!zone) hourOffsets.set(timeZone, (zone = new Map()));
+  if (zone.size >= HOURS_KEPT) zone.clear();
+  zone.set(hour, start);
+  return start;
+}
+
 /** Wall-clock time in a zone to an instant (two passes settle DST transitions). */
 export function zonedToUtc(y: number, mo: number, d: number, h: number, mi: number, s: number, timeZone: string): Date {
   const wall = Date.UTC(y, mo - 1, d, h, mi, s);
@@ -115,13 +135,22 @@ export function zonedToUtc(y: number, mo: number, d: number, h: number, mi: numb
   return new Date(t);
 }
 
+/** zones already judged (a new Intl.DateTimeFormat per call was ~20 us of every file's intake);
+ * bounded, as a zone may come from a file */
+const zoneValidity = new Map<string, boolean>();
 export function isValidTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+  let ok = zoneValidity.get(tz);
+  if (ok === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (zoneValidity.size >= 256) zoneValidity.clear();
+    zoneValidity.set(tz, ok);
   }
+  return ok;
 }
 
 export interface DecimalOptions {

@@ -91,71 +91,90 @@ const FSYNC_CONCURRENCY = 4;
 export async function fsyncAll(paths: readonly string[]): Promise<void> {
   let next = 0;
   let failure: unknown;
-  const one = async (p: string): Promise<void> => {
-    const h = await fs.promises.open(p, 'r');
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-  };
   const worker = async (): Promise<void> => {
     while (next < paths.length) {
       const p = paths[next++]!;
-      await one(p).catch((e: unknown) => (failure ??= e));
+      await fsyncPathAsync(p).catch((e: unknown) => (failure ??= e));
     }
   };
   await Promise.all(Array.from({ length: Math.min(FSYNC_CONCURRENCY, paths.length) }, worker));
   if (failure !== undefined) throw failure;
 }
 
+// The asynchronous writes below chain fs callbacks inside one promise each: fs.promises costs
+// a FileHandle and a promise per call, twice the event loop's time per durable file (measured:
+// 1,000 files of 1.5 KB, 185 ms of loop time against 85), and intake makes four per input file.
+type Done<T = void> = (e: NodeJS.ErrnoException | null, v?: T) => void;
+
+/** open (creating with `mode`), `body`, fchmod, fsync, close; the first error wins, and the
+ * descriptor is closed whatever happened. */
+function durableFd<T>(file: string, flag: string, mode: number, body: (fd: number, done: Done<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fs.open(file, flag, mode, (e, fd) => {
+      if (e) return reject(e);
+      const finish = (err: NodeJS.ErrnoException | null, v?: T): void =>
+        fs.close(fd, (ce) => {
+          const first = err ?? ce;
+          if (first) reject(first);
+          else resolve(v as T);
+        });
+      body(fd, (be, v) => {
+        if (be) return finish(be);
+        // the umask may narrow the mode, and a replaced file keeps its old one
+        fs.fchmod(fd, mode, (me) => {
+          if (me) return finish(me);
+          fs.fsync(fd, (se) => finish(se, v));
+        });
+      });
+    });
+  });
+}
+
+/** fs.write until all `length` bytes from `off` are out (a write may be short). */
+function writeAllCb(fd: number, buf: Buffer, off: number, length: number, done: Done): void {
+  if (length === 0) return done(null);
+  fs.write(fd, buf, off, length, null, (e, n) => (e ? done(e) : writeAllCb(fd, buf, off + n, length - n, done)));
+}
+
 /** writeFileDurable in the libuv pool: the create, write and fsync block a pool thread, not the
  * event loop, which meanwhile converts the next file. Resolves once the file is durable (its
  * folder still needs an fsync, once for all the files created in it). */
-export async function writeFileDurableAsync(file: string, data: Buffer | string, opts: Omit<DurableWriteOptions, 'deferSync'> = {}): Promise<void> {
+export function writeFileDurableAsync(file: string, data: Buffer | string, opts: Omit<DurableWriteOptions, 'deferSync'> = {}): Promise<void> {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  const mode = opts.mode ?? FILE_MODE;
-  const h = await fs.promises.open(file, opts.flag ?? 'wx', mode);
-  try {
-    for (let off = 0; off < buf.length; ) off += (await h.write(buf, off, buf.length - off)).bytesWritten;
-    await h.chmod(mode);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
+  return durableFd<void>(file, opts.flag ?? 'wx', opts.mode ?? FILE_MODE, (fd, done) => writeAllCb(fd, buf, 0, buf.length, done));
 }
 
 /** copyFdDurable in the libuv pool (the same positional reads from `src`, kept by the caller). */
-export async function copyFdDurableAsync(src: number, file: string, opts: Omit<DurableWriteOptions, 'deferSync'> = {}): Promise<{ sha256: string; bytes: number }> {
-  const mode = opts.mode ?? FILE_MODE;
+export function copyFdDurableAsync(src: number, file: string, opts: Omit<DurableWriteOptions, 'deferSync'> = {}): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
-  const h = await fs.promises.open(file, opts.flag ?? 'wx', mode);
-  try {
+  return durableFd(file, opts.flag ?? 'wx', opts.mode ?? FILE_MODE, (out, done: Done<{ sha256: string; bytes: number }>) => {
     const buf = copyBuffer(src);
-    let pos = 0;
-    for (;;) {
-      const n = await new Promise<number>((resolve, reject) => fs.read(src, buf, 0, buf.length, pos, (e, got) => (e ? reject(e) : resolve(got))));
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      for (let off = 0; off < n; ) off += (await h.write(buf, off, n - off)).bytesWritten;
-      pos += n;
-    }
-    await h.chmod(mode);
-    await h.sync();
-    return { sha256: hash.digest('hex'), bytes: pos };
-  } finally {
-    await h.close();
-  }
+    const step = (pos: number): void =>
+      fs.read(src, buf, 0, buf.length, pos, (e, n) => {
+        if (e) return done(e);
+        if (n === 0) return done(null, { sha256: hash.digest('hex'), bytes: pos });
+        hash.update(buf.subarray(0, n));
+        writeAllCb(out, buf, 0, n, (we) => (we ? done(we) : step(pos + n)));
+      });
+    step(0);
+  });
+}
+
+/** A folder made (its parent must exist) with `mode` whatever the umask, in the libuv pool. */
+export function mkdirAsync(dir: string, mode = DIR_MODE): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    fs.mkdir(dir, { mode }, (e) => (e ? reject(e) : fs.chmod(dir, mode, (ce) => (ce ? reject(ce) : resolve()))));
+  });
 }
 
 /** fsyncPath in the libuv pool. */
-export async function fsyncPathAsync(p: string): Promise<void> {
-  const h = await fs.promises.open(p, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
+export function fsyncPathAsync(p: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    fs.open(p, 'r', (e, fd) => {
+      if (e) return reject(e);
+      fs.fsync(fd, (se) => fs.close(fd, (ce) => (se ?? ce ? reject(se ?? ce) : resolve())));
+    });
+  });
 }
 
 /**

@@ -6,12 +6,15 @@
 // the new copy at once at every growth, ~2x the keys' size at the peak of a big conversion.
 const PAGE_BITS = 20;
 const PAGE = 1 << PAGE_BITS;
+/** the first page starts this small and doubles up to PAGE: most files hold a few keys, and a
+ * fresh 1 MiB for each of a thousand one-document files was a good part of intake's GC time */
+const FIRST_PAGE = 1 << 12;
 /** the slots hold an address + 1 in a Uint32 */
 const MAX_ADDRESS = 2 ** 32 - 2;
 
 export class StringIndex {
-  private slots = new Uint32Array(1 << 12); // address + 1 of the entry, 0 = empty
-  private values = new Uint32Array(1 << 12);
+  private slots = new Uint32Array(1 << 8); // address + 1 of the entry, 0 = empty
+  private values = new Uint32Array(1 << 8);
   /** page p covers addresses p*PAGE ..; a key longer than a page gets pages of its own (the
    * indexes it spans beyond the first stay empty) */
   private pages: Buffer[] = [];
@@ -59,9 +62,18 @@ export class StringIndex {
       off = 0;
       const span = Math.ceil(size / PAGE);
       if (at + span * PAGE > MAX_ADDRESS) throw new Error('StringIndex: more than 4 GiB of keys');
-      this.pages[p] = Buffer.allocUnsafe(span * PAGE);
+      this.pages[p] = Buffer.allocUnsafe(span > 1 ? span * PAGE : p === 0 ? Math.max(FIRST_PAGE, size) : PAGE);
     }
-    const page = this.pages[Math.floor(at / PAGE)]!;
+    const p = Math.floor(at / PAGE);
+    let page = this.pages[p]!;
+    if (off + size > page.length) {
+      // the first page, still small: doubled (off + size <= PAGE here), its entries copied once
+      let n = page.length * 2;
+      while (n < off + size) n *= 2;
+      const bigger = Buffer.allocUnsafe(Math.min(n, PAGE));
+      page.copy(bigger, 0, 0, off);
+      this.pages[p] = page = bigger;
+    }
     page.writeUInt32LE(k.length, off);
     k.copy(page, off + 4);
     this.used = at + size;
