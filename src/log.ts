@@ -98,6 +98,8 @@ export function createLogger(level: LogLevel | string = 'info', format: LogForma
   const at =
     (level: LogLevel) =>
     (msg: string, fields?: LogFields): void => {
+      // a line below the level costs nothing: winston would redact and stream it only to drop it
+      if (!w.isLevelEnabled(level)) return;
       // the fields first: they never replace level, message or timestamp
       const { level: _l, message: _m, timestamp: _t, ...rest } = fields ? redact(fields) : {};
       w.log({ ...rest, level, message: msg });
