@@ -118,14 +118,20 @@ function durableFd<T>(file: string, flag: string, mode: number, body: (fd: numbe
           if (first) reject(first);
           else resolve(v as T);
         });
-      body(fd, (be, v) => {
+      const written: Done<T> = (be, v) => {
         if (be) return finish(be);
         // the umask may narrow the mode, and a replaced file keeps its old one
         fs.fchmod(fd, mode, (me) => {
           if (me) return finish(me);
           fs.fsync(fd, (se) => finish(se, v));
         });
-      });
+      };
+      // a throw here would escape the promise as an uncaught exception (an fs callback's stack)
+      try {
+        body(fd, written);
+      } catch (be) {
+        finish(be as NodeJS.ErrnoException);
+      }
     });
   });
 }
