@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import cron from 'node-cron';
 import { ENCODINGS, RECORD_ROLES } from '../flatfile/layout.js';
-import { LOG_FORMATS } from '../log.js';
+import { LOG_FORMATS } from '../log-format.js';
 import { DEFAULT_NAMESPACES, MESSAGE_TYPE_NAMES } from '../messages/registry.js';
 import { isValidTimeZone } from '../flatfile/values.js';
 import { parseListen } from './listen.js';
