@@ -1,7 +1,8 @@
 // The end of a batch (product.md 5): the XML of every message actually SENT goes into the
-// archive with a manifest, and the batch row is finished in the same transaction. The copies
-// are fsynced several at a time (Archive.addMany with one folder): on a batch of hundreds the
-// fsyncs one after another were most of the batch's time.
+// archive with a manifest, and the batch row is finished in the same transaction. Most copies
+// are written and fsynced during the upload (send.ts, Archive.prestage) and only moved here;
+// the others are fsynced several at a time (Archive.addMany with one folder): on a batch of
+// hundreds the fsyncs one after another were most of the batch's time.
 import { readFileSync } from 'node:fs';
 import type { ArchiveInput, StagedCopy } from '../archive/archive.js';
 import { errText } from '../util/err-text.js';

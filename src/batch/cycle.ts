@@ -11,7 +11,9 @@
 // - upload (send.ts): through the pool, `sftp.connections` at a time; each success is SENT at
 //   once; a failure goes back to STAGED; a connection failure stops the rest of the cycle.
 // - archive (archive-batch.ts): the XML of every message actually SENT, with a manifest chained
-//   into the archive, in the same transaction that finishes the batch row.
+//   into the archive, in the same transaction that finishes the batch row. Each copy is written
+//   and fsynced in the staging area as its message becomes SENT (Archive.prestage), so little
+//   of it is left once the last upload ends; it joins the archive only in that transaction.
 import type { Archive, Prestage } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
