@@ -11,8 +11,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'
 
 export type LogFields = Record<string, unknown>;
 
-export type LogFormat = 'auto' | 'json' | 'text';
-export const LOG_FORMATS = ['auto', 'json', 'text'] as const satisfies readonly LogFormat[];
+import type { LogFormat } from './log-format.js';
+export { LOG_FORMATS, type LogFormat } from './log-format.js';
 
 /** What the other modules accept: a winston logger, a test's memory logger, a child with fixed fields. */
 export interface Logger {

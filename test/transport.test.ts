@@ -511,6 +511,42 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
     }
   });
 
+  it('pool.warm(): the connects it starts are taken over by the callers that come (no extra connection); a failed one is the caller\'s error', async function () {
+    const pool = new SftpPool(endpoint(), 2);
+    try {
+      pool.warm(5);
+      expect(pool.stats.open).to.equal(2);
+      await Promise.all([1, 2, 3].map(() => pool.use((s) => s.stat('/inbox'))));
+      expect(pool.stats.connects).to.equal(2);
+      expect(pool.stats.peakOpen).to.equal(2);
+      pool.warm(2); // full already: nothing more
+      expect(pool.stats.open).to.equal(2);
+    } finally {
+      await pool.close();
+    }
+    // unclaimed: it joins the idle sessions
+    const idle = new SftpPool(endpoint(), 2);
+    try {
+      idle.warm(1);
+      for (let i = 0; i < 200 && idle.stats.idle !== 1; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(idle.stats.idle).to.equal(1);
+      await idle.use((s) => s.stat('/inbox'));
+      expect(idle.stats.connects).to.equal(1);
+    } finally {
+      await idle.close();
+    }
+    // a warm connect that fails: the caller that takes it over gets its error, not a second attempt
+    const bad = new SftpPool(endpoint({ hostKeySha256: ['SHA256:' + 'A'.repeat(43)] }), 1);
+    try {
+      bad.warm(1);
+      const e = await rejection(bad.use((s) => s.stat('/inbox')));
+      expect(e).to.be.instanceOf(HostKeyMismatchError);
+      expect(bad.stats.open).to.equal(0);
+    } finally {
+      await bad.close();
+    }
+  });
+
   it('pool.close({ abandon: true }) stops an in-flight upload at once (shutdown) and only a temp file can remain', async function () {
     const pool = new SftpPool(endpoint(), 2);
     const big = randomBytes(64 * 1024 * 1024);

@@ -45,6 +45,15 @@ export interface ArchiveInput {
   data?: Buffer | string;
   from?: string;
   fd?: number;
+  /** a durable copy already written by this archive's Prestage (addMany only): moved, not copied */
+  staged?: StagedCopy;
+}
+
+/** A durable file written ahead into the staging area (Prestage), with its manifest entry's hash and size. */
+export interface StagedCopy {
+  path: string;
+  sha256: string;
+  bytes: number;
 }
 
 export interface ManifestFile {
@@ -185,12 +194,15 @@ export class Archive {
     let result: T;
     try {
       this.checkSameDevice();
-      const listed = await mapLimit(items, STAGE_CONCURRENCY, async (it, i) => {
+      await mapLimit(items, STAGE_CONCURRENCY, async (_, i) => {
         await mkdirAsync(folders[i]!, DIR_MODE);
-        const files: ManifestFile[] = [];
-        for (const f of it.files) files.push(await stageFileAsync(folders[i]!, f));
-        return files;
       });
+      // the files of all the folders, several at a time: a batch is one folder of hundreds of
+      // files, whose fsyncs one after another were most of its archive time
+      const all = items.flatMap((it, i) => it.files.map((f) => ({ i, f })));
+      const staged = await mapLimit(all, STAGE_CONCURRENCY, ({ i, f }) => stageFileAsync(this.staging, folders[i]!, f));
+      const listed: ManifestFile[][] = items.map(() => []);
+      all.forEach(({ i }, k) => listed[i]!.push(staged[k]!));
       const chain = (head: string | null): string[] =>
         items.map((it, i) => {
           const manifest: Manifest = { kind, id: it.id, createdAt, previousManifestSha256: head, files: listed[i]!, ...(it.extra ?? {}) };
@@ -247,6 +259,13 @@ export class Archive {
     return { dirs, result };
   }
 
+  /** A folder of the staging area for copies written ahead of an addMany (a batch's XML while
+   * the rest of the batch uploads), passed to it as `staged` inputs. */
+  prestage(): Prestage {
+    this.checkSameDevice();
+    return new Prestage(newStagingFolder(this.staging));
+  }
+
   /** Markers of folders placed inside transactions that have ended since: the folder stays if
    * its manifest committed, else it goes. Runs by itself once the caller's code returns, and at
    * the next add(); a command that closes the ledger right after its transaction calls it
@@ -278,9 +297,67 @@ export class Archive {
   }
 }
 
+/**
+ * Durable copies written ahead, in the libuv pool, a few at a time, while the caller goes on
+ * (send.ts: each message's XML once it is SENT, so its fsync overlaps the rest of the upload
+ * instead of following it). Its folder is one of the staging area without a manifest.json: a
+ * copy that never reached its transaction, which the recovery removes once this process is gone
+ * (staging.ts). addMany moves the copies (`staged` inputs) into its own folder, where its
+ * folder fsync makes their entries durable; discard() removes what is left.
+ */
+export class Prestage {
+  private readonly queue: { name: string; data: Buffer }[] = [];
+  private next = 0;
+  private running = 0;
+  private readonly copies = new Map<string, StagedCopy>();
+  private failure: unknown;
+  private idle: (() => void)[] = [];
+
+  constructor(readonly dir: string) {}
+
+  /** Starts the durable copy of `data` as `name` (a base name, each at most once). */
+  add(name: string, data: Buffer): void {
+    if (name.includes('/') || name === 'manifest.json' || name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(name)}`);
+    this.queue.push({ name, data });
+    this.pump();
+  }
+
+  /** Once every copy started has ended: the durable ones by name (none after a failure, which the caller copies itself). */
+  async settled(): Promise<Map<string, StagedCopy>> {
+    if (this.running || this.next < this.queue.length) await new Promise<void>((resolve) => this.idle.push(resolve));
+    return this.failure === undefined ? this.copies : new Map();
+  }
+
+  /** Removes the folder with what addMany did not take; only once settled() has resolved. */
+  discard(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private pump(): void {
+    while (this.running < PRESTAGE_CONCURRENCY && this.next < this.queue.length) {
+      const job = this.queue[this.next]!;
+      this.queue[this.next++] = undefined as never; // its bytes are not kept once written
+      this.running++;
+      const file = path.join(this.dir, job.name);
+      writeFileDurableAsync(file, job.data).then(
+        () => this.copies.set(job.name, { path: file, sha256: sha256(job.data), bytes: job.data.length }),
+        (e: unknown) => (this.failure ??= e),
+      ).finally(() => {
+        this.running--;
+        this.pump();
+        if (!this.running && this.next >= this.queue.length) for (const resolve of this.idle.splice(0)) resolve();
+      });
+    }
+  }
+}
+
+/** Copies of a Prestage written at once: its fsyncs share journal commits (see fsyncAll). */
+const PRESTAGE_CONCURRENCY = 4;
+
 /** Copies one input into the staging folder; its manifest entry. */
 function stageFile(staged: string, f: ArchiveInput, deferSync = false): ManifestFile {
   const dest = path.join(staged, f.name);
+  if (f.staged) throw new Error(`archive file ${JSON.stringify(f.name)}: staged copies are for addMany`);
   if (f.data !== undefined) {
     writeFileDurable(dest, f.data, { deferSync });
     return { path: f.name, sha256: sha256(f.data), bytes: Buffer.byteLength(f.data) };
@@ -295,12 +372,19 @@ function stageFile(staged: string, f: ArchiveInput, deferSync = false): Manifest
   }
 }
 
-/** How many of addMany's folders are staged at once (each copy holds a 1 MiB buffer). */
+/** How many of addMany's files (and folders) are staged at once (each copy holds up to 1 MiB). */
 const STAGE_CONCURRENCY = 8;
 
-/** stageFile in the libuv pool; the file is durable when it resolves. */
-async function stageFileAsync(staged: string, f: ArchiveInput): Promise<ManifestFile> {
+/** stageFile in the libuv pool; the file is durable when it resolves (its entry once its folder is fsynced). */
+async function stageFileAsync(stagingRoot: string, staged: string, f: ArchiveInput): Promise<ManifestFile> {
   const dest = path.join(staged, f.name);
+  if (f.staged) {
+    // a Prestage copy, already durable: moved within the staging area (at once: a rename
+    // costs less than a round trip through the libuv pool)
+    if (path.dirname(path.dirname(f.staged.path)) !== stagingRoot) throw new Error(`archive file ${JSON.stringify(f.name)}: ${f.staged.path} is not a staged copy of this archive`);
+    fs.renameSync(f.staged.path, dest);
+    return { path: f.name, sha256: f.staged.sha256, bytes: f.staged.bytes };
+  }
   if (f.data !== undefined) {
     await writeFileDurableAsync(dest, f.data);
     return { path: f.name, sha256: sha256(f.data), bytes: Buffer.byteLength(f.data) };

@@ -1,9 +1,10 @@
 // The end of a batch (product.md 5): the XML of every message actually SENT goes into the
-// archive with a manifest, and the batch row is finished in the same transaction. The copies
-// are fsynced several at a time (Archive.addMany with one folder): on a batch of hundreds the
-// fsyncs one after another were most of the batch's time.
+// archive with a manifest, and the batch row is finished in the same transaction. Most copies
+// are written and fsynced during the upload (send.ts, Archive.prestage) and only moved here;
+// the others are fsynced several at a time (Archive.addMany with one folder): on a batch of
+// hundreds the fsyncs one after another were most of the batch's time.
 import { readFileSync } from 'node:fs';
-import type { ArchiveInput } from '../archive/archive.js';
+import type { ArchiveInput, StagedCopy } from '../archive/archive.js';
 import { errText } from '../util/err-text.js';
 import { outboxPathOf, remotePathOf, type CycleContext } from './context.js';
 import type { BatchMessageRow, BatchOutcome } from './queries.js';
@@ -23,6 +24,7 @@ export async function finishBatch(
   outcome: BatchOutcome,
   error: string | null,
   recovered: boolean,
+  prestaged: ReadonlyMap<string, StagedCopy> = new Map(),
 ): Promise<void> {
   if (delivered.length === 0) {
     ctx.q.finishBatch(batchId, outcome, null, error);
@@ -34,7 +36,14 @@ export async function finishBatch(
   // time); a big one is copied from the file in chunks, so the batch never sits in memory.
   const files: ArchiveInput[] = [];
   const notArchived: { fcn: string; reason: string }[] = [];
+  // A message whose copy send.ts wrote ahead (Prestage, the bytes it uploaded, checked against
+  // the ledger's sha256 before the upload) is archived from that copy: moved, not read again.
   for (const m of delivered) {
+    const copy = prestaged.get(`${m.fcn}.xml`);
+    if (copy && copy.sha256 === m.xml_sha256.toLowerCase()) {
+      files.push({ name: `${m.fcn}.xml`, staged: copy });
+      continue;
+    }
     const from = outboxPathOf(ctx.deps.config.dataDir, m);
     let reason: string | undefined;
     let data: Buffer | undefined;

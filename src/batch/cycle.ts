@@ -11,8 +11,10 @@
 // - upload (send.ts): through the pool, `sftp.connections` at a time; each success is SENT at
 //   once; a failure goes back to STAGED; a connection failure stops the rest of the cycle.
 // - archive (archive-batch.ts): the XML of every message actually SENT, with a manifest chained
-//   into the archive, in the same transaction that finishes the batch row.
-import type { Archive } from '../archive/archive.js';
+//   into the archive, in the same transaction that finishes the batch row. Each copy is written
+//   and fsynced in the staging area as its message becomes SENT (Archive.prestage), so little
+//   of it is left once the last upload ends; it joins the archive only in that transaction.
+import type { Archive, Prestage } from '../archive/archive.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../ledger/db.js';
 import { EndpointError, endpointFor, type EmbeddedEndpointOptions } from '../transport/endpoint.js';
@@ -192,19 +194,44 @@ class Cycle implements CycleContext {
       this.log.info('message claimed for a batch', { ...this.fields(m), from: 'STAGED', to: 'SENDING' });
     }
 
+    // the archive copies of the messages SENT, written while the rest uploads (send.ts); if its
+    // folder cannot be made, finishBatch copies every file itself (and says what fails)
+    let prestage: Prestage | undefined;
+    try {
+      prestage = this.deps.archive.prestage();
+    } catch {
+      prestage = undefined;
+    }
+    try {
+      return await this.uploadAndFinish(batchId, claim.messages, prestage);
+    } finally {
+      if (prestage) {
+        await prestage.settled();
+        try {
+          prestage.discard();
+        } catch {
+          /* the recovery removes it once this process is gone */
+        }
+      }
+    }
+  }
+
+  /** Steps 4 and 5 of the claimed batch. */
+  private async uploadAndFinish(batchId: number, messages: BatchMessageRow[], prestage: Prestage | undefined): Promise<BatchCycleResult> {
+    const r = this.result;
     // 4. upload; whatever is still SENDING afterwards (not started, or an unexpected throw)
     //    goes back to STAGED here, never left for the next cycle's recovery to guess about
     const delivered: BatchMessageRow[] = [];
     let connectionError: string | undefined;
     try {
-      connectionError = await sendClaimed(this, batchId, claim.messages, delivered);
+      connectionError = await sendClaimed(this, batchId, messages, delivered, prestage);
     } finally {
       const reason = this.aborted
         ? 'not attempted: the batch cycle was stopped (shutdown)'
         : connectionError !== undefined
           ? `not attempted: ${connectionError}`
           : 'not attempted: the batch cycle ended early';
-      for (const m of claim.messages) {
+      for (const m of messages) {
         if (m.state !== 'SENDING') continue;
         if (this.q.markStaged(m.id, reason, false)) {
           m.state = 'STAGED';
@@ -214,17 +241,17 @@ class Cycle implements CycleContext {
       }
     }
     if (connectionError !== undefined) r.error = connectionError;
-    else if (this.aborted && r.sent + r.failed + r.conflicts < claim.messages.length) r.error = 'stopped (shutdown)';
+    else if (this.aborted && r.sent + r.failed + r.conflicts < messages.length) r.error = 'stopped (shutdown)';
 
     // 5. archive what was delivered and finish the batch row
-    const outcome = batchOutcome(delivered.length, claim.messages.length);
+    const outcome = batchOutcome(delivered.length, messages.length);
     const batchError =
-      r.error ?? (r.failed || r.conflicts ? `${r.failed} failed, ${r.conflicts} conflict(s) of ${claim.messages.length}` : null);
-    await finishBatch(this, batchId, delivered, outcome, batchError, false);
+      r.error ?? (r.failed || r.conflicts ? `${r.failed} failed, ${r.conflicts} conflict(s) of ${messages.length}` : null);
+    await finishBatch(this, batchId, delivered, outcome, batchError, false, await prestage?.settled());
     const summary = {
       partner: this.partner,
       batchId,
-      messages: claim.messages.length,
+      messages: messages.length,
       sent: r.sent,
       failed: r.failed,
       conflicts: r.conflicts,

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { HostKeyMismatchError, SftpTimeoutError, UploadConflictError } from '../transport/errors.js';
+import type { Prestage } from '../archive/archive.js';
 import type { SftpSession } from '../transport/session.js';
 import type { UploadJob, UploadResult } from '../transport/upload.js';
 import { errText } from '../util/err-text.js';
@@ -32,9 +33,15 @@ interface Job extends UploadJob {
  * any. A message not started is left SENDING (its `state` says so): the caller sends it back
  * to STAGED.
  */
-export async function sendClaimed(ctx: CycleContext, batchId: number, messages: BatchMessageRow[], delivered: BatchMessageRow[]): Promise<string | undefined> {
+export async function sendClaimed(
+  ctx: CycleContext,
+  batchId: number,
+  messages: BatchMessageRow[],
+  delivered: BatchMessageRow[],
+  prestage?: Prestage,
+): Promise<string | undefined> {
   let connectionError: string | undefined;
-  const sent = new SentGroup(ctx, batchId, delivered);
+  const sent = new SentGroup(ctx, batchId, delivered, prestage);
   let next = 0;
   let states = new Map<number, string>();
   const stopped = (): boolean => connectionError !== undefined || ctx.aborted;
@@ -65,7 +72,7 @@ export async function sendClaimed(ctx: CycleContext, batchId: number, messages: 
   const uploaded = (job: Job, res: UploadResult): void => {
     if (res.outcome !== 'already-present') ctx.deps.onUploaded?.(ctx.partner, job.data.length);
     const detail = res.outcome === 'already-present' ? `already present on the server with the same size: ${res.remotePath}` : `uploaded to ${res.remotePath}`;
-    sent.add({ m: job.m, remotePath: res.remotePath, detail, outcome: res.outcome, t: job.t });
+    sent.add({ m: job.m, data: job.data, remotePath: res.remotePath, detail, outcome: res.outcome, t: job.t });
   };
   // one session per worker; its first message is taken before it connects, so a connection
   // that cannot be made fails that message (as an upload that failed)
@@ -103,6 +110,10 @@ export async function sendClaimed(ctx: CycleContext, batchId: number, messages: 
 /** Messages whose state is checked in one query before they are uploaded. */
 const STATE_GROUP = 64;
 
+/** Messages up to this size get their archive copy written ahead (archive-batch.ts archives
+ * the same sizes from memory). */
+const PRESTAGE_MAX = 256 * 1024;
+
 /** Outbox files up to this size (the ledger's byte count) are read synchronously. */
 const SYNC_READ_MAX = 256 * 1024;
 
@@ -112,6 +123,8 @@ const SENT_GROUP_MS = 250;
 
 interface Uploaded {
   m: BatchMessageRow;
+  /** the bytes uploaded */
+  data: Buffer;
   remotePath: string;
   detail: string;
   outcome: string;
@@ -126,6 +139,7 @@ class SentGroup {
     private readonly ctx: CycleContext,
     private readonly batchId: number,
     private readonly delivered: BatchMessageRow[],
+    private readonly prestage?: Prestage,
   ) {}
 
   add(u: Uploaded): void {
@@ -146,6 +160,9 @@ class SentGroup {
       u.m.remote_path = u.remotePath;
       this.delivered.push(u.m);
       this.ctx.result.sent++;
+      // its archive copy, written (and fsynced) while the rest of the batch uploads; a big
+      // file is copied from the outbox at the end instead, so the batch never sits in memory
+      if (this.prestage && u.data.length <= PRESTAGE_MAX) this.prestage.add(`${u.m.fcn}.xml`, u.data);
       this.ctx.log.info('message SENT', { ...this.ctx.fields(u.m), durationMs: msSince(u.t), from: 'SENDING', to: 'SENT', remotePath: u.remotePath, outcome: u.outcome });
     });
   }

@@ -77,7 +77,11 @@ async function localDrain(db: Db, config: Config, archive: Archive, partner: str
       db,
       partner,
       lockWaitMs,
-      onStart: (n) => bar.start(n),
+      onStart: (n) => {
+        bar.start(n);
+        // the handshakes overlap the first cycle's lock, recovery and claim
+        if (n > 0) pool.warm(n);
+      },
       onWait: (h) => bar.note(() => io.err(`tlbridge send-now: ${partner}: waiting for the batch cycle of pid ${h.pid} (running since ${h.since}) to end`)),
       cycle: () => runBatchCycle({ db, config, archive, pool, partner, origin: 'cli', logger: bar.logger() }),
     });

@@ -39,6 +39,8 @@ export class SftpPool {
   private reaper: NodeJS.Timeout | undefined;
   private readonly closing = new Set<Promise<void>>();
   private readonly lent = new Set<SftpSession>();
+  /** connects started by warm() that no caller has claimed yet */
+  private readonly early: Promise<SftpSession>[] = [];
 
   constructor(ep: SftpEndpoint, size: number, opts: SftpPoolOptions = {}) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`pool size must be an integer >= 1, got ${size}`);
@@ -71,6 +73,42 @@ export class SftpPool {
   }
 
   /**
+   * Starts connecting up to `n` sessions now (within the pool's size), for callers about to
+   * come: their handshakes overlap what the caller does meanwhile (send-now: the ledger's
+   * claim). The first acquire()s take these connects over, a failure included (it is theirs to
+   * report, not tried again); one nobody claimed joins the idle sessions, or, failed, is forgotten.
+   */
+  warm(n: number): void {
+    while (this.early.length < n && this.openCount < this.size && !this.closedFlag) {
+      this.openCount++;
+      this.peakOpen = Math.max(this.peakOpen, this.openCount);
+      const p = SftpSession.connect(this.ep);
+      this.early.push(p);
+      const unclaimed = (): boolean => {
+        const i = this.early.indexOf(p);
+        if (i < 0) return false;
+        this.early.splice(i, 1);
+        return true;
+      };
+      p.then(
+        (s) => {
+          if (!unclaimed()) return;
+          this.connects++;
+          if (this.closedFlag) return this.discard(s);
+          this.idle.push({ s, since: Date.now() });
+          this.scheduleReap();
+          this.wakeOne();
+        },
+        () => {
+          if (!unclaimed()) return;
+          this.openCount--;
+          this.wakeOne();
+        },
+      );
+    }
+  }
+
+  /**
    * Closes idle sessions now and busy ones when they come back; pending callers are rejected.
    * With `abandon` (shutdown), busy sessions are closed too, so their in-flight operations fail
    * at once instead of finishing (safe for uploads: only the temp name can be left behind).
@@ -97,13 +135,16 @@ export class SftpPool {
         this.busyCount++;
         return s;
       }
-      if (this.openCount < this.size) {
-        this.openCount++;
+      const early = this.early.shift();
+      if (early || this.openCount < this.size) {
+        if (!early) {
+          this.openCount++;
+          this.peakOpen = Math.max(this.peakOpen, this.openCount);
+        }
         this.busyCount++;
-        this.peakOpen = Math.max(this.peakOpen, this.openCount);
         let s: SftpSession;
         try {
-          s = await SftpSession.connect(this.ep);
+          s = await (early ?? SftpSession.connect(this.ep));
         } catch (e) {
           this.openCount--;
           this.busyCount--;

@@ -2,9 +2,11 @@
 // used: they must not overlap on one client (libraries.md), while these are plain requests
 // that several uploads of one session (upload.ts uploadMany) may have outstanding at once.
 // A put goes in as few round trips as the protocol allows: OPEN with the mode in its
-// attributes (no separate fchmod), the WRITEs in a window, then FSTAT of the open handle (the
-// size check), CLOSE and a STAT of the final name sent together once every WRITE is answered,
-// then (the caller) the rename.
+// attributes (no separate fchmod), the WRITEs in a window, then CLOSE and a STAT of the final
+// name sent together once every WRITE is answered, then (the caller) the rename. The size the
+// caller checks is what the WRITE answers acknowledged (SSH_FX_OK: all of that request's bytes
+// written); an FSTAT of the handle for it was one more request per file, which OpenSSH's own
+// client does not send either.
 import type { Stats } from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import type { RemoteStat } from './session.js';
@@ -76,7 +78,8 @@ export function putPipelined(
       if (err) return reject(err);
       touch();
       let failure: unknown;
-      let written = -1;
+      /** bytes whose WRITE the server answered with OK */
+      let written = 0;
       let probed: RemoteStat | null = null;
       let pending = 0;
       let next = 0;
@@ -102,16 +105,10 @@ export function putPipelined(
           reject(failure);
           return;
         }
-        pending += 3;
-        sftp.fstat(handle, (e, st) => {
-          pending--;
-          touch();
-          if (e) note(e);
-          else written = st.size;
-          settle();
-        });
+        pending += 2;
         sftp.close(handle, (e) => {
           pending--;
+          touch();
           note(e);
           settle();
         });
@@ -132,14 +129,14 @@ export function putPipelined(
           sftp.write(handle, data, off, len, off, (e) => {
             pending--;
             touch();
-            note(e);
+            if (e) note(e);
+            else written += len;
             corked(pump);
             settle();
           });
         }
-        // FSTAT and CLOSE only once every WRITE is answered: a server may serve the requests of
-        // one handle concurrently (the sandbox does), and a CLOSE or FSTAT that overtakes a WRITE
-        // fails the put or checks a short size. After a failed write the rest is not sent; the
+        // CLOSE only once every WRITE is answered: a server may serve the requests of one handle
+        // concurrently (the sandbox does), and a CLOSE that overtakes a WRITE fails the put. After a failed write the rest is not sent; the
         // handle is closed all the same.
         if (!tailSent && pending === 0 && (next >= data.length || failure !== undefined)) sendTail();
       };

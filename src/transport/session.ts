@@ -397,8 +397,8 @@ export class SftpSession {
    * goes out on a closed session: ssh2 never answers a request sent on a channel that died.
    * A put is one operation of ours too: OPEN (create or truncate, so a stale temp from an
    * earlier crash is replaced; the mode goes in OPEN's attributes, where ssh2's write stream
-   * sends a separate fchmod), then the WRITEs, an FSTAT of the handle, a CLOSE and a STAT of
-   * the probe, timed by inactivity.
+   * sends a separate fchmod), then the WRITEs, a CLOSE and a STAT of the probe, timed by
+   * inactivity.
    */
   private request<T>(what: string, send: (sftp: SFTPWrapper, touch: () => void) => Promise<T>): Promise<T> {
     const sftp = (this.client as unknown as ClientInternals).sftp;

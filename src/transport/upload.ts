@@ -1,7 +1,7 @@
 // The upload protocol of product.md 5, on the raw operations of one SFTP session:
 //
-//   mkdir -p <dir>; write <name><tempSuffix> (replacing a stale temp); check its size (of the
-//   open handle, before close) and stat <name>, both pipelined with the writes;
+//   mkdir -p <dir>; write <name><tempSuffix> (replacing a stale temp); check that every byte's
+//   WRITE was acknowledged, and stat <name>, pipelined with the writes;
 //   <name> present with the same size  -> remove temp, 'already-present';
 //   <name> present with another size   -> remove temp, UploadConflictError (never overwritten);
 //   else rename temp -> <name> (posix-rename where offered) -> 'uploaded'.
@@ -29,8 +29,8 @@ export interface UploadOps {
   /** the folder may be gone: ask for it again next time */
   forgetDir(dir: string): void;
   /**
-   * Create or truncate `remotePath` and write `data`; returns the size the server has for it
-   * once written, and a stat of `probe` (null: not there) taken right after, in the same round trip.
+   * Create or truncate `remotePath` and write `data`; returns the bytes the server acknowledged
+   * writing, and a stat of `probe` (null: not there) taken right after, in the same round trip.
    */
   put(data: Buffer, remotePath: string, probe: string): Promise<{ written: number; probed: RemoteStat | null }>;
   stat(remotePath: string): Promise<RemoteStat | null>;
@@ -68,7 +68,7 @@ export async function uploadFile(ops: UploadOps, data: Buffer, target: UploadTar
   if (put.written !== data.length) {
     await ops.remove(tempPath, true).catch(() => undefined);
     throw new SftpError(
-      `${ops.context}: upload ${tempPath}: wrote ${data.length} bytes but the server has ${put.written}` +
+      `${ops.context}: upload ${tempPath}: wrote ${data.length} bytes but the server acknowledged ${put.written}` +
         ' (its disk may be full, or the write was cut short); not renamed to its final name',
     );
   }
