@@ -41,4 +41,23 @@ describe('StringIndex', () => {
       for (let i = 0; i < 3000; i++) expect(idx.get(`SMALL-${i}`)).to.equal(i + 2);
     }
   });
+
+  it('never confuses digit-only keys of other lengths, leading zeros or a stray character', () => {
+    const idx = new StringIndex();
+    const keys = ['0', '00', '000', '1', '01', '10', '4900000000', '490000000', '49000000000', '4900000000 ', '490000000O', '٤٩', '7'.repeat(126), '7'.repeat(127), '7'.repeat(128), '7'.repeat(300), 'x'.repeat(126), 'x'.repeat(127), 'x'.repeat(128), ''];
+    keys.forEach((k, i) => expect(idx.setIfAbsent(k, i + 1), k).to.equal(undefined));
+    keys.forEach((k, i) => expect(idx.get(k), k).to.equal(i + 1));
+    expect(idx.get('0000')).to.equal(undefined);
+    expect(idx.get('4900000001')).to.equal(undefined);
+    expect(idx.get('7'.repeat(125))).to.equal(undefined);
+    expect(idx.setIfAbsent('4900000000', 99)).to.equal(7);
+    // a million 10-digit references (the bench's shape) through growths and pages
+    const big = new StringIndex();
+    let repeats = 0;
+    for (let i = 0; i < 1_000_000; i++) if (big.setIfAbsent(String(4900000000 + i * 7), i + 1) !== undefined) repeats++;
+    expect(repeats).to.equal(0);
+    for (let i = 0; i < 1_000_000; i += 9973) expect(big.setIfAbsent(String(4900000000 + i * 7), 0)).to.equal(i + 1);
+    expect(big.get(String(4900000000 + 3))).to.equal(undefined);
+    expect(big.size).to.equal(1_000_000);
+  });
 });

@@ -1,9 +1,14 @@
 // An exact set of strings with a number attached, for the in-file duplicate check of a
 // conversion: a 250 MB input holds over a million references, and a JS Map of them costs
-// ~100 bytes each; this keeps the UTF-8 bytes in one growing buffer and the slots in typed
-// arrays, ~30 bytes per entry, with exact comparison (no false duplicates).
+// ~100 bytes each; this keeps each key's bytes in pages and the slots in typed arrays, with
+// exact comparison (no false duplicates).
 // The bytes live in fixed 1 MiB pages that are never copied: one growing buffer held the old and
 // the new copy at once at every growth, ~2x the keys' size at the peak of a big conversion.
+// A key is stored in a canonical, self-delimiting encoding (the same key always gives the same
+// bytes, two keys never do), so keys compare as bytes: a key of 1..127 ASCII digits (an ERP
+// document number, the usual reference) as one byte 0x80 | length and two digits a byte; any
+// other key as its UTF-8 after one byte of length (0..126), or 0x7F and a 4-byte length. A
+// 10-digit reference takes 6 bytes instead of 14 (1.5 million of them: 12 MB less peak RSS).
 const PAGE_BITS = 20;
 const PAGE = 1 << PAGE_BITS;
 /** the first page starts this small and doubles up to PAGE: most files hold a few keys, and a
@@ -28,14 +33,14 @@ export class StringIndex {
 
   /** The value stored for `key`, or undefined. */
   get(key: string): number | undefined {
-    const k = Buffer.from(key, 'utf8');
+    const k = encode(key);
     const i = this.find(k, hash(k));
     return this.slots[i] ? this.values[i] : undefined;
   }
 
   /** Stores `key` with `value` unless present; returns the value already stored, if any. */
   setIfAbsent(key: string, value: number): number | undefined {
-    const k = Buffer.from(key, 'utf8');
+    const k = encode(key);
     let i = this.find(k, hash(k));
     if (this.slots[i]) return this.values[i];
     // load factor up to 3/4: linear probing stays cheap there, and a million-entry file keeps
@@ -51,7 +56,7 @@ export class StringIndex {
   }
 
   private append(k: Buffer): number {
-    const size = 4 + k.length;
+    const size = k.length;
     let at = this.used;
     let off = at & (PAGE - 1);
     if (off === 0 || off + size > PAGE || this.pages[Math.floor(at / PAGE)] === undefined) {
@@ -74,18 +79,16 @@ export class StringIndex {
       page.copy(bigger, 0, 0, off);
       this.pages[p] = page = bigger;
     }
-    page.writeUInt32LE(k.length, off);
-    k.copy(page, off + 4);
+    k.copy(page, off);
     this.used = at + size;
     return at;
   }
 
-  /** the key stored at `at`, as a view into its page */
+  /** the encoded key stored at `at`, as a view into its page */
   private keyAt(at: number): Buffer {
     const page = this.pages[Math.floor(at / PAGE)]!;
     const off = at & (PAGE - 1);
-    const len = page.readUInt32LE(off);
-    return page.subarray(off + 4, off + 4 + len);
+    return page.subarray(off, off + encodedSize(page, off));
   }
 
   private find(k: Buffer, h: number): number {
@@ -112,6 +115,45 @@ export class StringIndex {
       this.values[i] = oldValues[j]!;
     }
   }
+}
+
+const DIGITS = 0x80;
+const LONG = 0x7f;
+const MAX_DIGITS = 127;
+
+/** `key` in the stored encoding (see the top of this file) */
+function encode(key: string): Buffer {
+  const n = key.length;
+  let digits = n > 0 && n <= MAX_DIGITS;
+  for (let i = 0; digits && i < n; i++) {
+    const c = key.charCodeAt(i);
+    digits = c >= 48 && c <= 57;
+  }
+  if (digits) {
+    const b = Buffer.allocUnsafe(1 + ((n + 1) >> 1));
+    b[0] = DIGITS | n;
+    for (let i = 0, j = 1; i < n; i += 2, j++) b[j] = ((key.charCodeAt(i) - 48) << 4) | (i + 1 < n ? key.charCodeAt(i + 1) - 48 : 0);
+    return b;
+  }
+  const len = Buffer.byteLength(key, 'utf8');
+  if (len < LONG) {
+    const b = Buffer.allocUnsafe(1 + len);
+    b[0] = len;
+    b.write(key, 1, 'utf8');
+    return b;
+  }
+  const b = Buffer.allocUnsafe(5 + len);
+  b[0] = LONG;
+  b.writeUInt32LE(len, 1);
+  b.write(key, 5, 'utf8');
+  return b;
+}
+
+/** the size of the encoded key at `off` */
+function encodedSize(page: Buffer, off: number): number {
+  const h = page[off]!;
+  if (h & DIGITS) return 1 + (((h & ~DIGITS) + 1) >> 1);
+  return h === LONG ? 5 + page.readUInt32LE(off + 1) : 1 + h;
 }
 
 /** FNV-1a, 32 bits: spreads short ids well; collisions only cost a comparison. */

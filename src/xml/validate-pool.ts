@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { XmlIssue } from './binding.js';
+import { holdYoungGeneration } from '../util/young-generation.js';
 
 // the worker module beside this one, with this module's own extension (.ts under tsx)
 const HERE = fileURLToPath(import.meta.url);
@@ -52,6 +53,8 @@ class ValidatePool {
     });
     this.worker = w;
     w.unref();
+    // its isolate's start-up reset the main thread's young-generation hold (young-generation.ts)
+    w.once('online', holdYoungGeneration);
     w.on('message', (m: { id: number; issues?: XmlIssue[][]; error?: string }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
