@@ -19,6 +19,11 @@ const PLACED = '.placed';
 /** archive/YYYY/MM/DD/<kind>-<id>: the only shape a marker may name */
 const ARCHIVE_DIR = /^\d{4}\/\d{2}\/\d{2}\/[A-Za-z0-9._-]+$/;
 
+/** A file name an archive folder may hold: a plain name, not its manifest, not hidden. */
+export function checkArchiveFileName(name: string): void {
+  if (name.includes('/') || name === 'manifest.json' || name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(name)}`);
+}
+
 export function stagingRootFor(archiveRoot: string): string {
   return path.join(path.dirname(path.resolve(archiveRoot)), 'archive-staging');
 }

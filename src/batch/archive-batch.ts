@@ -10,8 +10,9 @@ import { outboxPathOf, remotePathOf, type CycleContext } from './context.js';
 import type { BatchMessageRow, BatchOutcome } from './queries.js';
 import { sha256 } from '../util/sha256.js';
 
-/** Outbox files up to this size are archived from the bytes read for the check. */
-const ARCHIVE_FROM_MEMORY_MAX = 256 * 1024;
+/** Outbox files up to this size are archived from the bytes read for the check, or from the copy
+ * send.ts wrote ahead from the bytes it uploaded; bigger ones are copied from the outbox file. */
+export const ARCHIVE_FROM_MEMORY_MAX = 256 * 1024;
 
 /**
  * Finishes the batch row with `outcome`; when messages were delivered, first archives their XML

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { HostKeyMismatchError, SftpTimeoutError, UploadConflictError } from '../transport/errors.js';
 import type { Prestage } from '../archive/archive.js';
+import { ARCHIVE_FROM_MEMORY_MAX } from './archive-batch.js';
 import type { SftpSession } from '../transport/session.js';
 import type { UploadJob, UploadResult } from '../transport/upload.js';
 import { errText } from '../util/err-text.js';
@@ -110,10 +111,6 @@ export async function sendClaimed(
 /** Messages whose state is checked in one query before they are uploaded. */
 const STATE_GROUP = 64;
 
-/** Messages up to this size get their archive copy written ahead (archive-batch.ts archives
- * the same sizes from memory). */
-const PRESTAGE_MAX = 256 * 1024;
-
 /** Outbox files up to this size (the ledger's byte count) are read synchronously. */
 const SYNC_READ_MAX = 256 * 1024;
 
@@ -162,7 +159,7 @@ class SentGroup {
       this.ctx.result.sent++;
       // its archive copy, written (and fsynced) while the rest of the batch uploads; a big
       // file is copied from the outbox at the end instead, so the batch never sits in memory
-      if (this.prestage && u.data.length <= PRESTAGE_MAX) this.prestage.add(`${u.m.fcn}.xml`, u.data);
+      if (this.prestage && u.data.length <= ARCHIVE_FROM_MEMORY_MAX) this.prestage.add(`${u.m.fcn}.xml`, u.data);
       this.ctx.log.info('message SENT', { ...this.ctx.fields(u.m), durationMs: msSince(u.t), from: 'SENDING', to: 'SENT', remotePath: u.remotePath, outcome: u.outcome });
     });
   }

@@ -1,17 +1,14 @@
 // The configuration file's shape (product.md 2), validated with zod. Every key is listed here
 // with its default; load.ts resolves paths, layouts and message types on top of it.
-import { createRequire } from 'node:module';
 import { z } from 'zod';
+import cron from 'node-cron';
 import { ENCODINGS, RECORD_ROLES } from '../flatfile/layout.js';
 import { LOG_FORMATS } from '../log-format.js';
 import { DEFAULT_NAMESPACES, MESSAGE_TYPE_NAMES } from '../messages/registry.js';
 import { isValidTimeZone } from '../flatfile/values.js';
 import { parseListen } from './listen.js';
 
-// node-cron loaded only for a config that sets a cron expression: every command's start-up paid for it
-const requireCjs = createRequire(import.meta.url);
-const cronValidate = (s: string): boolean => (requireCjs('node-cron') as typeof import('node-cron')).validate(s);
-const cronExpr = z.string().refine((s) => s.trim().split(/\s+/).length >= 5 && cronValidate(s), {
+const cronExpr = z.string().refine((s) => s.trim().split(/\s+/).length >= 5 && cron.validate(s), {
   message: 'is not a cron expression (5 fields, or 6 with seconds first)',
 });
 /** Also the deadline of messages whose partner is no longer configured. */
