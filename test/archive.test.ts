@@ -204,6 +204,38 @@ describe('archive add(): streaming copies, staging, crash recovery (real files, 
     });
   });
 
+  describe('copies written ahead (Prestage, a batch\'s XML during its upload)', function () {
+    it('moves each durable copy into addMany\'s folder with its hash and size; discard() leaves nothing; audit verify passes', async () => {
+      const { archive } = open();
+      const pre = archive.prestage();
+      const data = ['<a/>', '<b>two</b>', 'x'.repeat(5000)].map((t) => Buffer.from(t));
+      data.forEach((d, i) => pre.add(`M${i}.xml`, d));
+      expect(() => pre.add('manifest.json', Buffer.from('{}'))).to.throw(/bad archive file name/);
+      const copies = await pre.settled();
+      expect([...copies.keys()].sort()).to.deep.equal(['M0.xml', 'M1.xml', 'M2.xml']);
+      const files = data.map((_, i) => ({ name: `M${i}.xml`, staged: copies.get(`M${i}.xml`)! }));
+      const { dirs } = await archive.addMany('batch', [{ id: '7', files }]);
+      pre.discard();
+      data.forEach((d, i) => expect(fs.readFileSync(path.join(root, dirs[0]!, `M${i}.xml`)).equals(d)).to.equal(true));
+      const manifest = JSON.parse(fs.readFileSync(path.join(root, dirs[0]!, 'manifest.json'), 'utf8')) as { files: { path: string; sha256: string; bytes: number }[] };
+      expect(manifest.files).to.deep.equal(data.map((d, i) => ({ path: `M${i}.xml`, sha256: createHash('sha256').update(d).digest('hex'), bytes: d.length })));
+      expect(filesIn(staging)).to.deep.equal([]);
+      expect((await auditVerify()).code).to.equal(0);
+    });
+
+    it('a copy that fails makes settled() give none (the batch copies every file itself), and nothing throws', async () => {
+      const { archive } = open();
+      const pre = archive.prestage();
+      pre.add('M0.xml', Buffer.from('<a/>'));
+      await pre.settled();
+      fs.rmSync(pre.dir, { recursive: true }); // its folder gone: the next writes fail
+      pre.add('M1.xml', Buffer.from('<b/>'));
+      expect((await pre.settled()).size).to.equal(0);
+      pre.discard();
+      expect(filesIn(staging)).to.deep.equal([]);
+    });
+  });
+
   describe('kill -9 at each crash point (a real child process), then the recovery', function () {
     this.timeout(60_000);
     // the caller's change (the probe row) and the manifest commit together or not at all

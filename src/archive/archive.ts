@@ -31,7 +31,10 @@ import type { Db } from '../ledger/db.js';
 import { crashPoint } from '../util/crash-point.js';
 import { copyFdDurable, copyFdDurableAsync, DIR_MODE, fsyncPath, fsyncPathAsync, mkdirAsync, writeFileDurable, writeFileDurableAsync } from '../util/durable-file.js';
 import { sha256 } from '../util/sha256.js';
-import { newStagingFolder, placeStaged, placeStagedMany, settlePlaced, stagingRootFor } from './staging.js';
+import { Prestage, type StagedCopy } from './prestage.js';
+import { checkArchiveFileName, newStagingFolder, placeStaged, placeStagedMany, settlePlaced, stagingRootFor } from './staging.js';
+
+export { Prestage, type StagedCopy };
 import { verifyArchive } from './verify.js';
 
 export type ArchiveKind = 'intake' | 'batch' | 'acks' | 'operator' | 'config' | 'prune';
@@ -47,13 +50,6 @@ export interface ArchiveInput {
   fd?: number;
   /** a durable copy already written by this archive's Prestage (addMany only): moved, not copied */
   staged?: StagedCopy;
-}
-
-/** A durable file written ahead into the staging area (Prestage), with its manifest entry's hash and size. */
-export interface StagedCopy {
-  path: string;
-  sha256: string;
-  bytes: number;
 }
 
 export interface ManifestFile {
@@ -103,7 +99,7 @@ export class Archive {
   ): { dir: string; manifestSha256: string; result: T } {
     if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new Error(`archive id must be a plain name: ${JSON.stringify(id)}`);
     for (const f of files)
-      if (f.name.includes('/') || f.name === 'manifest.json' || f.name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(f.name)}`);
+      checkArchiveFileName(f.name);
     this.settle();
     const createdAt = new Date().toISOString();
     const dir = `${createdAt.slice(0, 4)}/${createdAt.slice(5, 7)}/${createdAt.slice(8, 10)}/${kind}-${id}`;
@@ -181,7 +177,7 @@ export class Archive {
     for (const it of items) {
       if (!/^[A-Za-z0-9._-]+$/.test(it.id)) throw new Error(`archive id must be a plain name: ${JSON.stringify(it.id)}`);
       for (const f of it.files)
-        if (f.name.includes('/') || f.name === 'manifest.json' || f.name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(f.name)}`);
+        checkArchiveFileName(f.name);
     }
     this.settle();
     const createdAt = new Date().toISOString();
@@ -262,8 +258,15 @@ export class Archive {
   /** A folder of the staging area for copies written ahead of an addMany (a batch's XML while
    * the rest of the batch uploads), passed to it as `staged` inputs. */
   prestage(): Prestage {
-    this.checkSameDevice();
-    return new Prestage(newStagingFolder(this.staging));
+    // the folder first: it makes the staging root on a fresh install, which the device check stats
+    const dir = newStagingFolder(this.staging);
+    try {
+      this.checkSameDevice();
+    } catch (e) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return new Prestage(dir);
   }
 
   /** Markers of folders placed inside transactions that have ended since: the folder stays if
@@ -296,63 +299,6 @@ export class Archive {
     return verifyArchive(this.root, this.db);
   }
 }
-
-/**
- * Durable copies written ahead, in the libuv pool, a few at a time, while the caller goes on
- * (send.ts: each message's XML once it is SENT, so its fsync overlaps the rest of the upload
- * instead of following it). Its folder is one of the staging area without a manifest.json: a
- * copy that never reached its transaction, which the recovery removes once this process is gone
- * (staging.ts). addMany moves the copies (`staged` inputs) into its own folder, where its
- * folder fsync makes their entries durable; discard() removes what is left.
- */
-export class Prestage {
-  private readonly queue: { name: string; data: Buffer }[] = [];
-  private next = 0;
-  private running = 0;
-  private readonly copies = new Map<string, StagedCopy>();
-  private failure: unknown;
-  private idle: (() => void)[] = [];
-
-  constructor(readonly dir: string) {}
-
-  /** Starts the durable copy of `data` as `name` (a base name, each at most once). */
-  add(name: string, data: Buffer): void {
-    if (name.includes('/') || name === 'manifest.json' || name.startsWith('.')) throw new Error(`bad archive file name ${JSON.stringify(name)}`);
-    this.queue.push({ name, data });
-    this.pump();
-  }
-
-  /** Once every copy started has ended: the durable ones by name (none after a failure, which the caller copies itself). */
-  async settled(): Promise<Map<string, StagedCopy>> {
-    if (this.running || this.next < this.queue.length) await new Promise<void>((resolve) => this.idle.push(resolve));
-    return this.failure === undefined ? this.copies : new Map();
-  }
-
-  /** Removes the folder with what addMany did not take; only once settled() has resolved. */
-  discard(): void {
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private pump(): void {
-    while (this.running < PRESTAGE_CONCURRENCY && this.next < this.queue.length) {
-      const job = this.queue[this.next]!;
-      this.queue[this.next++] = undefined as never; // its bytes are not kept once written
-      this.running++;
-      const file = path.join(this.dir, job.name);
-      writeFileDurableAsync(file, job.data).then(
-        () => this.copies.set(job.name, { path: file, sha256: sha256(job.data), bytes: job.data.length }),
-        (e: unknown) => (this.failure ??= e),
-      ).finally(() => {
-        this.running--;
-        this.pump();
-        if (!this.running && this.next >= this.queue.length) for (const resolve of this.idle.splice(0)) resolve();
-      });
-    }
-  }
-}
-
-/** Copies of a Prestage written at once: its fsyncs share journal commits (see fsyncAll). */
-const PRESTAGE_CONCURRENCY = 4;
 
 /** Copies one input into the staging folder; its manifest entry. */
 function stageFile(staged: string, f: ArchiveInput, deferSync = false): ManifestFile {

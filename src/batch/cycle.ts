@@ -199,8 +199,9 @@ class Cycle implements CycleContext {
     let prestage: Prestage | undefined;
     try {
       prestage = this.deps.archive.prestage();
-    } catch {
+    } catch (e) {
       prestage = undefined;
+      this.log.warn('archive copies cannot be written ahead; the batch copies them at its end', { partner: this.partner, batchId, error: errText(e) });
     }
     try {
       return await this.uploadAndFinish(batchId, claim.messages, prestage);
