@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { COPY_CHUNK_BYTES, copyFdDurableAsync, fsyncAll, fsyncPathAsync, mkdirAsync, writeFileDurableAsync } from '../src/util/durable-file.js';
+import { COPY_CHUNK_BYTES, copyFdDurableAsync, fsyncAll, fsyncPathAsync, mkdirAsync, writeFileDurable, writeFileDurableAsync } from '../src/util/durable-file.js';
 
 describe('durable writes in the libuv pool', () => {
   let dir: string;
@@ -32,6 +32,26 @@ describe('durable writes in the libuv pool', () => {
     expect(fs.readFileSync(f, 'utf8')).to.equal('héllo');
     await writeFileDurableAsync(f, Buffer.from(''), { flag: 'w' });
     expect(fs.statSync(f).size).to.equal(0);
+  });
+
+  it('written in one synchronous write (O_SYNC), the file is 0640 whatever the umask, also replaced or empty, in the pool and on the thread', async () => {
+    const a = path.join(dir, 'a.json');
+    const b = path.join(dir, 'b.json');
+    writeFileDurable(a, '{"x":1}\n');
+    await writeFileDurableAsync(b, Buffer.alloc(0));
+    for (const [f, bytes] of [
+      [a, 8],
+      [b, 0],
+    ] as const) {
+      expect(fs.statSync(f).size, f).to.equal(bytes);
+      expect(modeOf(f), f).to.equal(0o640);
+    }
+    fs.chmodSync(a, 0o600);
+    fs.chmodSync(b, 0o600);
+    writeFileDurable(a, '', { flag: 'w' });
+    await writeFileDurableAsync(b, 'replaced', { flag: 'w' });
+    expect([modeOf(a), fs.readFileSync(a, 'utf8'), modeOf(b), fs.readFileSync(b, 'utf8')]).to.deep.equal([0o640, '', 0o640, 'replaced']);
+    expect(() => writeFileDurable(a, 'again')).to.throw(/EEXIST/);
   });
 
   it('copies a descriptor whole from position 0, several chunks, with its sha256 and size', async () => {

@@ -7,10 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Archive } from '../src/archive/archive.js';
 import { newStagingFolder, placeStagedMany, recoverStaging } from '../src/archive/staging.js';
+import { readSmall, SMALL_INPUT_BYTES } from '../src/intake/claim.js';
 import { processClaimedGroup, type GroupResult } from '../src/intake/group.js';
 import type { ClaimedFile, IntakeDeps } from '../src/intake/intake.js';
 import { openLedger, type Db } from '../src/ledger/db.js';
 import { Ledger } from '../src/ledger/ledger.js';
+import { sha256 } from '../src/util/sha256.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
 import { VALID_DIR } from './support/fixtures.js';
 
@@ -68,6 +70,56 @@ describe('intake group commit (direct calls, real ledger and files)', function (
     expect(db.prepare('SELECT count(*) FROM intake_attempts').pluck().get()).to.equal(0);
     expect(archive.verify()).to.deep.equal([]);
     expect(recoverStaging(db, archive.root)).to.deep.equal({ unplaced: [], removed: 0, kept: 0 });
+  });
+
+  it('a small file (read whole at the claim) and one over SMALL_INPUT_BYTES (streamed from its descriptor) are both archived byte for byte under their ledger sha256', async () => {
+    const docs = Array.from({ length: 900 }, (_, i) => [`DOC|BIG-${i}|WO-1|20261124|153000|x`, 'LIN|GTIN|00312345678906|LOT1|1.5|EA|20281130']).flat();
+    const big = ['HDR|MATERIALS_PRODUCED|ACME-PHARMA|20261125101500|EXP-2', ...docs, `TRL|${docs.length}`].join('\n') + '\n';
+    expect(Buffer.byteLength(big)).to.be.above(SMALL_INPUT_BYTES);
+    const small = producedFile('S-1');
+    const files = [claimed('small.txt', small), claimed('big.txt', big)];
+    const rs = await processClaimedGroup(deps, files);
+    expect(states(rs)).to.deep.equal([
+      ['small.txt', 'CONVERTED'],
+      ['big.txt', 'CONVERTED'],
+    ]);
+    const rows = db.prepare('SELECT name, sha256, bytes, archive_dir FROM files ORDER BY id').all() as { name: string; sha256: string; bytes: number; archive_dir: string }[];
+    for (const [r, content] of [
+      [rows[0]!, small],
+      [rows[1]!, big],
+    ] as const) {
+      const copy = fs.readFileSync(path.join(archive.root, r.archive_dir, r.name));
+      expect(copy.equals(Buffer.from(content)), r.name).to.equal(true);
+      expect(r.sha256).to.equal(sha256(content));
+      expect(r.bytes).to.equal(copy.length);
+      expect(fs.statSync(path.join(archive.root, r.archive_dir, r.name)).mode & 0o777).to.equal(0o640);
+    }
+    expect(db.prepare(`SELECT count(*) FROM messages WHERE state = 'STAGED'`).pluck().get()).to.equal(901);
+    expect(archive.verify()).to.deep.equal([]);
+  });
+
+  it('readSmall: one read of the whole file; nothing for a file over the limit or one that grew since its fstat', () => {
+    const p = path.join(dataDir, 'work', 'r.txt');
+    fs.writeFileSync(p, 'abc\n');
+    const fd = fs.openSync(p, 'r');
+    try {
+      const st = fs.fstatSync(fd);
+      expect(readSmall(fd, st)?.toString()).to.equal('abc\n');
+      fs.appendFileSync(p, 'more');
+      expect(readSmall(fd, st), 'grew after the fstat').to.equal(undefined);
+      expect(readSmall(fd, fs.fstatSync(fd))?.toString()).to.equal('abc\nmore');
+      expect(readSmall(fd, { ...st, size: SMALL_INPUT_BYTES + 1 } as fs.Stats), 'over the limit').to.equal(undefined);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const e = path.join(dataDir, 'work', 'empty.txt');
+    fs.writeFileSync(e, '');
+    const efd = fs.openSync(e, 'r');
+    try {
+      expect(readSmall(efd, fs.fstatSync(efd))?.length).to.equal(0);
+    } finally {
+      fs.closeSync(efd);
+    }
   });
 
   it('a bad file among good ones ends in error/ alone with its report; the others convert', async () => {

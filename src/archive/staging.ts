@@ -75,8 +75,12 @@ export function placeStagedMany(folders: { staged: string; dir: string }[], arch
   writeFileDurable(marker, folders.map((f) => f.dir).join('\n'), { flag: 'w' });
   fsyncPath(stagingRoot);
   const parents = new Set<string>();
+  const made = new Set<string>();
   for (const { staged, dir } of folders) {
-    mkdirs(archiveRoot, path.posix.dirname(dir));
+    const day = path.posix.dirname(dir);
+    // a group's folders share their day: its folders are looked for once, not once per folder
+    if (!made.has(day)) mkdirs(archiveRoot, day);
+    made.add(day);
     const target = path.join(archiveRoot, dir);
     try {
       fs.renameSync(staged, target);

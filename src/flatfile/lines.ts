@@ -43,9 +43,10 @@ function decode(bytes: Buffer, encoding: Encoding, line: number): RawLine | Inpu
   return { line, text };
 }
 
-/** A file by path, or an open descriptor (read from position 0 and left open: intake reads
- * the one descriptor it opened after the claim, product.md 6). */
-export type LineSource = string | { fd: number };
+/** A file by path, an open descriptor (read from position 0 and left open: intake reads the one
+ * descriptor it opened after the claim, product.md 6), or the bytes of a small file read whole
+ * from that descriptor (intake's group path: hashed, read and archived from one read). */
+export type LineSource = string | { fd: number } | { bytes: Buffer };
 
 const CHUNK = 1 << 20;
 const readAt = promisify(fs.read);
@@ -71,7 +72,7 @@ async function* chunksOfFd(fd: number): AsyncGenerator<Buffer> {
  * A line longer than maxLineBytes is reported as an error and skipped, never buffered.
  * `onBytes` hears the size of each chunk read (progress). */
 export async function* readLines(file: LineSource, encoding: Encoding, maxLineBytes: number, onBytes?: (n: number) => void): AsyncGenerator<LineItem[]> {
-  const stream: AsyncIterable<Buffer> = typeof file === 'string' ? createReadStream(file, { highWaterMark: CHUNK }) : chunksOfFd(file.fd);
+  const stream: Iterable<Buffer> | AsyncIterable<Buffer> = typeof file === 'string' ? createReadStream(file, { highWaterMark: CHUNK }) : 'bytes' in file ? [file.bytes] : chunksOfFd(file.fd);
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let overlong = false;

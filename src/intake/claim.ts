@@ -57,6 +57,21 @@ export function openClaimed(c: ClaimedFile): { fd: number; st: fs.Stats } {
   return { fd, st };
 }
 
+/** Inputs up to this size are read whole at the claim, in one read (intake's group path). */
+export const SMALL_INPUT_BYTES = 64 * 1024;
+
+/** The whole content of a small claimed file, read once from position 0 of its descriptor; its
+ * hash, its lines and its archive copy are then the same bytes. Undefined when it is bigger than
+ * SMALL_INPUT_BYTES, or held more than its fstat said (still being written to through a
+ * descriptor opened before the claim): the caller streams it from the descriptor instead. */
+export function readSmall(fd: number, st: fs.Stats): Buffer | undefined {
+  if (st.size > SMALL_INPUT_BYTES) return undefined;
+  // one byte more than the size: a read that fills it shows the file grew
+  const buf = Buffer.allocUnsafe(st.size + 1);
+  const n = fs.readSync(fd, buf, 0, buf.length, 0);
+  return n > st.size ? undefined : buf.subarray(0, n);
+}
+
 function putBack(c: ClaimedFile, what: string): never {
   const back = path.join(c.inbound.path, c.name);
   let where = c.workPath;

@@ -17,8 +17,8 @@ import { dataPaths } from '../config/paths.js';
 import { clearIntakeAttempt, intakeAttempt, startIntakeAttempt } from '../ledger/intake-attempts.js';
 import { FcnAllocator, type FileRow, type NewMessage } from '../ledger/ledger.js';
 import { DurableWrites, fsyncAll, fsyncPathAsync, writeFileDurableAsync } from '../util/durable-file.js';
-import { sha256Fd } from '../util/sha256.js';
-import { factsOf, openClaimed, wholeFileProblems, type Claim, type FileFacts } from './claim.js';
+import { sha256 as sha256Of, sha256Fd } from '../util/sha256.js';
+import { factsOf, openClaimed, readSmall, wholeFileProblems, type Claim, type FileFacts } from './claim.js';
 import { historyRules, ruleKeys } from './history-rules.js';
 import { newMessageOf, processClaimed, type ClaimedFile, type IntakeDeps, type IntakeOutcome } from './intake.js';
 import { archiveNameFor } from './names.js';
@@ -53,6 +53,8 @@ interface Pending {
   /** messages not inserted yet: they go into the group's transaction */
   rest: NewMessage[];
   xml: string[];
+  /** the file's bytes, when it was read whole at the claim: archived from memory */
+  data?: Buffer;
 }
 
 /** Intake of several claimed files, in order, with one commit for the plain ones. Every file
@@ -156,6 +158,7 @@ interface Opened {
   bytes: number;
   startedAt: number;
   row?: FileRow;
+  data?: Buffer;
 }
 
 async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: FcnAllocator, blocked: Blocked = { shas: new Set(), writes: new Set() }): Promise<Converted> {
@@ -189,7 +192,11 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
     try {
       const { fd, st } = openClaimed(c);
       try {
-        o = { c, fd, st, startedAt: Date.now(), ...(await sha256Fd(fd, deps.signal)), ...(row ? { row } : {}) };
+        const startedAt = Date.now();
+        // a small file is read once: its hash, its lines and its archive copy from those bytes
+        const data = readSmall(fd, st);
+        const hashed = data ? { sha256: sha256Of(data), bytes: data.length, data } : await sha256Fd(fd, deps.signal);
+        o = { c, fd, st, startedAt, ...hashed, ...(row ? { row } : {}) };
       } catch (e) {
         fs.closeSync(fd);
         throw e;
@@ -227,7 +234,7 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
   let messages = 0;
   let j = 0;
   for (; j < opened.length; j++) {
-    const { c, fd, st, sha256, bytes, startedAt } = opened[j]!;
+    const { c, fd, st, sha256, bytes, startedAt, data } = opened[j]!;
     drops.add(c.inbound.path);
     const fileId = attempts[j]!.id;
     if (messages >= GROUP_MESSAGES) break;
@@ -245,7 +252,7 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
       const mine: string[] = [];
       let rest: NewMessage[] = [];
       const result = await translateFile(
-        { fd },
+        data ? { bytes: data } : { fd },
         {
           signal: deps.signal,
           config,
@@ -279,7 +286,7 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
       if (result.errors.length) throw new GroupConflict('has problems: the one-file path reports them');
       for (const w of mine) writes.add(w);
       messages += result.messages;
-      pending.push({ k, count: result.messages, facts: factsOf(result.header), rest, xml: written });
+      pending.push({ k, count: result.messages, facts: factsOf(result.header), rest, xml: written, ...(data ? { data } : {}) });
     } catch (e) {
       // whatever it was, the one-file path does it again from the start (and counts, reports
       // or keeps the file in work/ as it would have); nothing of this try stays behind (its
@@ -350,7 +357,7 @@ async function durableCommit(deps: IntakeDeps, pending: Pending[], allocator: Fc
   const items = pending.map((p) => {
     const stored = archiveNameFor(p.k.c.name);
     const extra = { fileId: p.k.row.id, file: p.k.c.name, ...(stored !== p.k.c.name ? { storedAs: stored } : {}), sha256: p.k.sha256, outcome: 'CONVERTED', messages: p.count, ...p.facts };
-    return { id: String(p.k.row.id), files: [{ name: stored, fd: p.k.fd }], extra };
+    return { id: String(p.k.row.id), files: [p.data ? { name: stored, data: p.data } : { name: stored, fd: p.k.fd }], extra };
   });
   await archive.addMany('intake', items, (dirs) => {
     pending.forEach((p, i) => {
