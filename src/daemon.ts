@@ -17,6 +17,7 @@ import { Ledger } from './ledger/ledger.js';
 import type { Logger } from './log.js';
 import { DaemonMetrics } from './monitor/metrics.js';
 import { DIR_MODE } from './util/durable-file.js';
+import { warmValidationWorker } from './xml/validate-pool.js';
 import type { PartnerJobChanges } from './schedule/partner-job.js';
 
 export interface Service {
@@ -113,6 +114,8 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     );
   }
 
+  // intake judges small files in the validation worker (group-validation.ts): ready before the first drop
+  warmValidationWorker(Object.values(config.messageTypes).map((t) => t.schema));
   const watcher = new DropFolderWatcher({
     inbound: config.inbound,
     workDir: d.work,

@@ -14,6 +14,7 @@ import { openLedger, type Db } from '../src/ledger/db.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { sha256 } from '../src/util/sha256.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
+import { REPO, xmllintAll } from './support/daemon-process.js';
 import { VALID_DIR } from './support/fixtures.js';
 
 const PRODUCED = fs.readFileSync(path.join(VALID_DIR, 'materials-produced.erp-delimited.txt'), 'utf8');
@@ -120,6 +121,37 @@ describe('intake group commit (direct calls, real ledger and files)', function (
     } finally {
       fs.closeSync(efd);
     }
+  });
+
+  it('a small file whose message fails the XSD (judged in the validation worker) leaves the group: FAILED with the schema problem, nothing of it staged or left in outbox/', async () => {
+    // a site XSD: work order numbers are WO- and digits only; the mapping accepts WO-X
+    const xsdDir = path.join(dataDir, 'xsd');
+    fs.cpSync(path.join(REPO, 'xsd'), xsdDir, { recursive: true });
+    const xsdFile = path.join(xsdDir, 'MATERIALS_PRODUCED.xsd');
+    const xsd = fs.readFileSync(xsdFile, 'utf8');
+    const strict = xsd.replace(
+      '<xs:element name="WorkOrderNumber" type="tns:String1to20"/>',
+      '<xs:element name="WorkOrderNumber"><xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="WO-[0-9]+"/></xs:restriction></xs:simpleType></xs:element>',
+    );
+    expect(strict).to.not.equal(xsd);
+    fs.writeFileSync(xsdFile, strict);
+    const config = { ...env.config, messageTypes: { ...env.config.messageTypes, MATERIALS_PRODUCED: { ...env.config.messageTypes.MATERIALS_PRODUCED, schema: xsdFile } } };
+    const files = [claimed('a.txt', producedFile('V-1')), claimed('bad.txt', producedFile('V-2').replace('|WO-1|', '|WO-X|')), claimed('c.txt', producedFile('V-3'))];
+    const rs = await processClaimedGroup({ ...deps, config }, files);
+    expect(states(rs).sort()).to.deep.equal([
+      ['a.txt', 'CONVERTED'],
+      ['bad.txt', 'FAILED'],
+      ['c.txt', 'CONVERTED'],
+    ]);
+    const bad = rs.find((r) => r.c.name === 'bad.txt')!;
+    expect('outcome' in bad && bad.outcome.errors.map((e) => e.message).join('\n')).to.match(/fails the .* schema/);
+    expect(fs.readdirSync(path.join(dataDir, 'error')).sort()).to.deep.equal(['bad.txt', 'bad.txt.error.json', 'bad.txt.error.txt']);
+    const staged = db.prepare(`SELECT xml_path FROM messages WHERE state = 'STAGED'`).pluck().all() as string[];
+    expect(staged).to.have.length(2);
+    const outbox = fs.readdirSync(path.join(dataDir, 'outbox', 'ACME-PHARMA')).map((f) => path.join(dataDir, 'outbox', 'ACME-PHARMA', f));
+    expect(outbox.sort()).to.deep.equal(staged.sort());
+    expect(xmllintAll(xsdFile, outbox)).to.equal('');
+    expect(archive.verify()).to.deep.equal([]);
   });
 
   it('a bad file among good ones ends in error/ alone with its report; the others convert', async () => {

@@ -6,7 +6,10 @@
 // fresh file that converts without a problem. Anything else (a resumed file, one that failed
 // before, a whole-file problem, an input error, an exception, a group commit that fails) is
 // undone here and handed to processClaimed, the one-file path, after the group's commit: a bad
-// file ends in error/ alone with its report, exactly as it does without groups.
+// file ends in error/ alone with its report, exactly as it does without groups. A small file's
+// messages are XSD-judged in the validation worker while the next files convert; the commit
+// waits for that judgement, and a file that fails it leaves the group the same way
+// (group-validation.ts).
 //
 // The rules with history read only committed CONVERTED files, so a file that would read what
 // an earlier file of the same group adds (the same content, the same document, its original)
@@ -19,6 +22,7 @@ import { FcnAllocator, type FileRow, type NewMessage } from '../ledger/ledger.js
 import { DurableWrites, fsyncAll, fsyncPathAsync, writeFileDurableAsync } from '../util/durable-file.js';
 import { sha256 as sha256Of, sha256Fd } from '../util/sha256.js';
 import { factsOf, openClaimed, readSmall, wholeFileProblems, type Claim, type FileFacts } from './claim.js';
+import { GroupValidation } from './group-validation.js';
 import { historyRules, ruleKeys } from './history-rules.js';
 import { newMessageOf, processClaimed, type ClaimedFile, type IntakeDeps, type IntakeOutcome } from './intake.js';
 import { archiveNameFor } from './names.js';
@@ -141,6 +145,8 @@ interface Converted {
   aborted: ClaimedFile[];
   blocked: Blocked;
   xmlWrites: DurableWrites;
+  /** the XSD judgement of the group's small files, in the validation worker */
+  validation: GroupValidation;
   folders: Set<string>;
   drops: Set<string>;
 }
@@ -170,6 +176,7 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
   const writes = new Set<string>();
   /** the group's outbox XML, written and fsynced in the libuv pool while the next file converts */
   const xmlWrites = new DurableWrites();
+  const validation = new GroupValidation();
   /** folders whose entries the group's commit makes durable: the outbox folders written into,
    * a folder created in one, work/ and the drop folders claimed from (see durableCommit) */
   const folders = new Set<string>([d.work]);
@@ -216,7 +223,7 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
   }
   if (deps.signal?.aborted) {
     for (const o of opened) fs.closeSync(o.fd);
-    return { pending, later, rest: [], aborted: [...opened.map((o) => o.c), ...queue.slice(i)], blocked: { shas, writes }, xmlWrites, folders, drops };
+    return { pending, later, rest: [], aborted: [...opened.map((o) => o.c), ...queue.slice(i)], blocked: { shas, writes }, xmlWrites, validation, folders, drops };
   }
   for (const o of opened) if (o.row) for (const p of ledger.dropMessagesOfFile(o.row.id)) fs.rmSync(p, { force: true });
   const attempts = ledger.db
@@ -259,6 +266,9 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
           layout: c.inbound.layout,
           fixed: { messageType: c.inbound.messageType, partner: c.inbound.partner },
           allocate: () => allocator.allocate(),
+          // a small file is judged in the worker while the next ones convert (group-validation.ts);
+          // a big one as the one-file path judges it, chunk by chunk, its memory bounded
+          ...(data ? { validateLater: (batch: readonly TranslatedMessage[]) => validation.add(row.id, batch) } : {}),
           check: (m, h, hash) => {
             const keys = ruleKeys(m, h.partner, config);
             if (keys.reads.some((r) => writes.has(r) || blocked.writes.has(r))) throw new GroupConflict('reads what an earlier file of this group adds', true);
@@ -305,15 +315,27 @@ async function convertGroup(deps: IntakeDeps, queue: ClaimedFile[], allocator: F
   const unconverted = opened.slice(j).map((o) => o.c);
   if (deps.signal?.aborted) aborted.push(...unconverted, ...queue.slice(i));
   const rest = deps.signal?.aborted ? [] : [...unconverted, ...queue.slice(i)];
-  return { pending, later, rest, aborted, blocked: { shas: new Set(pending.map((p) => p.k.sha256)), writes }, xmlWrites, folders, drops };
+  return { pending, later, rest, aborted, blocked: { shas: new Set(pending.map((p) => p.k.sha256)), writes }, xmlWrites, validation, folders, drops };
 }
 
 async function commitGroup(deps: IntakeDeps, conv: Converted, allocator: FcnAllocator): Promise<Committed> {
   const { ledger } = deps;
-  const { pending, xmlWrites, folders, drops } = conv;
+  const { xmlWrites, folders, drops } = conv;
+  let pending = conv.pending;
   const later: ClaimedFile[] = [];
   let committed: GroupResult[] = [];
   try {
+    const invalid = await conv.validation.invalidFiles();
+    if (invalid.size) {
+      // not staged: the one-file path converts it again and reports what its schema says
+      await xmlWrites.settled().catch(() => undefined);
+      for (const p of pending.filter((q) => invalid.has(q.k.row.id))) {
+        for (const x of ledger.dropMessagesOfFile(p.k.row.id)) fs.rmSync(x, { force: true });
+        for (const x of p.xml) fs.rmSync(x, { force: true });
+        later.push(p.k.c);
+      }
+      pending = pending.filter((q) => !invalid.has(q.k.row.id));
+    }
     await durableCommit(deps, pending, allocator, xmlWrites, folders, drops);
     committed = afterCommit(deps, pending);
   } catch (e) {
@@ -327,7 +349,7 @@ async function commitGroup(deps: IntakeDeps, conv: Converted, allocator: FcnAllo
     }
     later.unshift(...pending.map((p) => p.k.c));
   } finally {
-    for (const p of pending) fs.closeSync(p.k.fd);
+    for (const p of conv.pending) fs.closeSync(p.k.fd);
   }
   return { committed, later };
 }

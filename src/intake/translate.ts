@@ -77,6 +77,11 @@ export interface TranslateOptions {
   signal?: AbortSignal;
   /** the size of each chunk read from the file (progress) */
   onBytesRead?(bytes: number): void;
+  /** The caller XSD-validates the messages itself (intake's group path, in the validation worker
+   * while the next files convert): each chunk is handed to this, then to onMessage, unvalidated,
+   * numbered in file order. The caller stages nothing before its validation passed; a file that
+   * fails it goes the one-file path, which judges it here. */
+  validateLater?(batch: readonly TranslatedMessage[]): void | Promise<void>;
 }
 
 export interface TranslateResult {
@@ -163,6 +168,12 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
     const batch = chunk;
     chunk = [];
     chunkBytes = 0;
+    if (opts.validateLater) {
+      if (errors.count) return;
+      await opts.validateLater(batch);
+      await handOn(batch);
+      return;
+    }
     if (standIn !== undefined) {
       const result = validateInWorker(
         batch[0]!.info.schema,

@@ -83,3 +83,11 @@ export function validateInWorker(schema: string, xml: string[]): Promise<XmlIssu
   pool ??= new ValidatePool();
   return pool.validate(schema, xml);
 }
+
+/** Starts the worker and compiles `schemas` in it ahead of the first job, so that the first files
+ * of a drop are not judged late (the daemon at start). A failure is left to the first job, whose
+ * documents are then validated inline. */
+export function warmValidationWorker(schemas: readonly string[]): void {
+  pool ??= new ValidatePool();
+  for (const s of new Set(schemas)) void pool.validate(s, []).catch(() => undefined);
+}
