@@ -14,8 +14,8 @@ import { openLedger, type Db } from '../src/ledger/db.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { sha256 } from '../src/util/sha256.js';
 import { makeEnv, type TestEnv } from './support/daemon-env.js';
-import { REPO, xmllintAll } from './support/daemon-process.js';
-import { VALID_DIR } from './support/fixtures.js';
+import { xmllintAll } from './support/daemon-process.js';
+import { strictWorkOrderXsd, VALID_DIR } from './support/fixtures.js';
 
 const PRODUCED = fs.readFileSync(path.join(VALID_DIR, 'materials-produced.erp-delimited.txt'), 'utf8');
 const PRODUCED_REV = fs.readFileSync(path.join(VALID_DIR, 'materials-produced-reversal.erp-delimited.txt'), 'utf8');
@@ -125,16 +125,7 @@ describe('intake group commit (direct calls, real ledger and files)', function (
 
   it('a small file whose message fails the XSD (judged in the validation worker) leaves the group: FAILED with the schema problem, nothing of it staged or left in outbox/', async () => {
     // a site XSD: work order numbers are WO- and digits only; the mapping accepts WO-X
-    const xsdDir = path.join(dataDir, 'xsd');
-    fs.cpSync(path.join(REPO, 'xsd'), xsdDir, { recursive: true });
-    const xsdFile = path.join(xsdDir, 'MATERIALS_PRODUCED.xsd');
-    const xsd = fs.readFileSync(xsdFile, 'utf8');
-    const strict = xsd.replace(
-      '<xs:element name="WorkOrderNumber" type="tns:String1to20"/>',
-      '<xs:element name="WorkOrderNumber"><xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="WO-[0-9]+"/></xs:restriction></xs:simpleType></xs:element>',
-    );
-    expect(strict).to.not.equal(xsd);
-    fs.writeFileSync(xsdFile, strict);
+    const xsdFile = strictWorkOrderXsd(path.join(dataDir, 'xsd'));
     const config = { ...env.config, messageTypes: { ...env.config.messageTypes, MATERIALS_PRODUCED: { ...env.config.messageTypes.MATERIALS_PRODUCED, schema: xsdFile } } };
     const files = [claimed('a.txt', producedFile('V-1')), claimed('bad.txt', producedFile('V-2').replace('|WO-1|', '|WO-X|')), claimed('c.txt', producedFile('V-3'))];
     const rs = await processClaimedGroup({ ...deps, config }, files);

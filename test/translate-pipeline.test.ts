@@ -11,7 +11,7 @@ import { formatInputError } from '../src/flatfile/errors.js';
 import { translateFile, type TranslatedMessage } from '../src/intake/translate.js';
 import { MESSAGE_MODULES } from '../src/messages/index.js';
 import { envelopeTimes, renderMessage } from '../src/xml/render.js';
-import { DEFAULT_CONFIG, ROOT } from './support/fixtures.js';
+import { DEFAULT_CONFIG, strictWorkOrderXsd } from './support/fixtures.js';
 
 const NOW = new Date('2026-11-25T12:00:00Z');
 
@@ -79,16 +79,7 @@ describe('translate: chunks validated in the worker thread', function () {
 
   it('schema problems from the worker keep their place among the other problems; nothing after them is handed on', async function () {
     // a site XSD: work order numbers are WO- and digits only
-    const xsdDir = path.join(tmp, 'xsd');
-    fs.cpSync(path.join(ROOT, 'xsd'), xsdDir, { recursive: true });
-    const xsdFile = path.join(xsdDir, 'MATERIALS_PRODUCED.xsd');
-    const xsd = fs.readFileSync(xsdFile, 'utf8');
-    const strict = xsd.replace(
-      '<xs:element name="WorkOrderNumber" type="tns:String1to20"/>',
-      '<xs:element name="WorkOrderNumber"><xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="WO-[0-9]+"/></xs:restriction></xs:simpleType></xs:element>',
-    );
-    expect(strict).to.not.equal(xsd);
-    fs.writeFileSync(xsdFile, strict);
+    const xsdFile = strictWorkOrderXsd(path.join(tmp, 'xsd'));
     const cfg: Config = { ...config, messageTypes: { ...config.messageTypes, MATERIALS_PRODUCED: { ...config.messageTypes.MATERIALS_PRODUCED, schema: xsdFile } } };
     let n = 0;
     const r = await run(cfg, flatFile(400, [100, 150, 250, 390], [200, 300]), () => `C${String(++n).padStart(12, '0')}`);

@@ -968,3 +968,18 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   writeFixtures();
   console.log(`wrote ${VALID.length} valid and ${INVALID.length} invalid fixtures under ${FIXTURES}`);
 }
+
+/** A site's stricter copy of the shipped XSDs under `dir` (work order numbers WO- and digits
+ * only, which the mapping accepts): the path of its MATERIALS_PRODUCED.xsd, to put in a config. */
+export function strictWorkOrderXsd(dir: string): string {
+  fs.cpSync(path.join(ROOT, 'xsd'), dir, { recursive: true });
+  const file = path.join(dir, 'MATERIALS_PRODUCED.xsd');
+  const xsd = fs.readFileSync(file, 'utf8');
+  const strict = xsd.replace(
+    '<xs:element name="WorkOrderNumber" type="tns:String1to20"/>',
+    '<xs:element name="WorkOrderNumber"><xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="WO-[0-9]+"/></xs:restriction></xs:simpleType></xs:element>',
+  );
+  if (strict === xsd) throw new Error(`${file}: the WorkOrderNumber element to restrict is not there any more`);
+  fs.writeFileSync(file, strict);
+  return file;
+}
