@@ -567,6 +567,23 @@ describe('transport: SFTP against a real OpenSSH sshd', function () {
     expect(e.message).to.match(/pool is closed/);
   });
 
+  it('pool.close({ abandon: true }) fails the connects still in their handshake with a frozen server at once, not after timeoutMs', async function () {
+    this.timeout(10_000); // far below timeoutMs: a connect left to time out fails this test
+    const pool = new SftpPool(endpoint({ timeoutMs: 30_000 }), 2);
+    sshd.freeze();
+    try {
+      const outcome = rejection(pool.use((s) => s.stat('/inbox')));
+      pool.warm(2); // the second connection, started ahead by warm()
+      expect(pool.stats.open).to.equal(2);
+      await pool.close({ abandon: true });
+      const e = await outcome;
+      expect(e.message).to.match(/connect abandoned/);
+      expect(pool.stats.open).to.equal(0);
+    } finally {
+      sshd.thaw();
+    }
+  });
+
   it('a pool of 4 uploads 50 files concurrently, all correct, never more than 4 connections', async function () {
     const accepted = (): number => (sshd.log().match(/Accepted publickey/g) ?? []).length;
     const acceptedBefore = accepted();

@@ -39,6 +39,8 @@ export class SftpPool {
   private reaper: NodeJS.Timeout | undefined;
   private readonly closing = new Set<Promise<void>>();
   private readonly lent = new Set<SftpSession>();
+  /** sessions whose handshake runs: an abandon closes them too (a frozen server holds it) */
+  private readonly connecting = new Set<SftpSession>();
   /** connects started by warm() that no caller has claimed yet */
   private readonly early: Promise<SftpSession>[] = [];
 
@@ -82,7 +84,7 @@ export class SftpPool {
     while (this.early.length < n && this.openCount < this.size && !this.closedFlag) {
       this.openCount++;
       this.peakOpen = Math.max(this.peakOpen, this.openCount);
-      const p = SftpSession.connect(this.ep);
+      const p = this.connect();
       this.early.push(p);
       const unclaimed = (): boolean => {
         const i = this.early.indexOf(p);
@@ -111,7 +113,8 @@ export class SftpPool {
   /**
    * Closes idle sessions now and busy ones when they come back; pending callers are rejected.
    * With `abandon` (shutdown), busy sessions are closed too, so their in-flight operations fail
-   * at once instead of finishing (safe for uploads: only the temp name can be left behind).
+   * at once instead of finishing (safe for uploads: only the temp name can be left behind), and
+   * so are the connects still in their handshake (a frozen server would hold them for timeoutMs).
    */
   async close(opts: { abandon?: boolean } = {}): Promise<void> {
     this.closedFlag = true;
@@ -119,8 +122,18 @@ export class SftpPool {
     this.reaper = undefined;
     for (const w of this.waiters.splice(0)) w.reject(this.closedError());
     for (const { s } of this.idle.splice(0)) this.discard(s);
-    if (opts.abandon) for (const s of this.lent) void s.close();
+    if (opts.abandon) for (const s of [...this.lent, ...this.connecting]) void s.close();
     await Promise.all([...this.closing]);
+  }
+
+  private connect(): Promise<SftpSession> {
+    let mine: SftpSession | undefined;
+    return SftpSession.connect(this.ep, (s) => {
+      mine = s;
+      this.connecting.add(s);
+    }).finally(() => {
+      if (mine) this.connecting.delete(mine);
+    });
   }
 
   private async acquire(): Promise<SftpSession> {
@@ -144,7 +157,7 @@ export class SftpPool {
         this.busyCount++;
         let s: SftpSession;
         try {
-          s = await (early ?? SftpSession.connect(this.ep));
+          s = await (early ?? this.connect());
         } catch (e) {
           this.openCount--;
           this.busyCount--;

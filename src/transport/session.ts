@@ -70,6 +70,8 @@ export class SftpSession {
   private closing: Promise<void> | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private inFlight = false;
+  /** while the handshake runs: fails it at once (close() during the connect, the pool's abandon) */
+  private abandonConnect: (() => void) | undefined;
 
   private constructor(ep: SftpEndpoint, allowed: string[]) {
     this.ep = ep;
@@ -104,10 +106,12 @@ export class SftpSession {
     };
   }
 
-  /** Connects, verifies the host key against `ep.hostKeySha256`, opens the SFTP subsystem. */
-  static async connect(ep: SftpEndpoint): Promise<SftpSession> {
+  /** Connects, verifies the host key against `ep.hostKeySha256`, opens the SFTP subsystem.
+   * `connecting` gets the session before its handshake: close() on it abandons the connect. */
+  static async connect(ep: SftpEndpoint, connecting?: (s: SftpSession) => void): Promise<SftpSession> {
     const allowed = checkEndpoint(ep);
     const s = new SftpSession(ep, allowed);
+    connecting?.(s);
     await s.open();
     return s;
   }
@@ -259,9 +263,11 @@ export class SftpSession {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     const wasClosed = this.closedFlag;
+    const connecting = this.abandonConnect;
     this.markClosed('closed');
+    connecting?.();
     this.closing = new Promise<void>((resolve) => {
-      if (wasClosed || this.inFlight) {
+      if (wasClosed || this.inFlight || connecting) {
         this.destroy();
         resolve();
         return;
@@ -293,9 +299,16 @@ export class SftpSession {
       return ok;
     });
     let sftp: SFTPWrapper;
+    // a frozen server holds the handshake for timeoutMs: a close() meanwhile (the pool's abandon
+    // at shutdown) fails it at once, and the destroyed socket ends the library's connect too
+    const abandonedError = new SftpError(`${this.context}: connect abandoned: the session was closed`);
+    const abandoned = new Promise<never>((_, reject) => {
+      this.abandonConnect = () => reject(abandonedError);
+    });
     try {
-      sftp = await this.timed('connect', () => this.client.connect(cfg), { wrap: false });
+      sftp = await Promise.race([this.timed('connect', () => this.client.connect(cfg), { wrap: false }), abandoned]);
     } catch (e) {
+      if (e === abandonedError) throw e;
       this.markClosed('connect failed');
       this.destroy();
       if (mismatch && seen) throw new HostKeyMismatchError(this.allowed, seen, this.context);
@@ -305,6 +318,8 @@ export class SftpSession {
         throw new SftpTimeoutError(`${this.context}: connect timed out after ${ep.timeoutMs} ms (${msg})`);
       }
       throw new SftpError(`${this.context}: connect failed: ${connectFailureText(msg, errCode(e))}`, errCode(e));
+    } finally {
+      this.abandonConnect = undefined;
     }
     if (this.closedFlag) {
       // The connection dropped between 'ready' and now.
