@@ -80,16 +80,25 @@ export async function startDaemon(config: Config, logger: Logger, extra: Service
     }
   };
   // files claimed together: their plain outcomes committed together (group.ts)
-  const intakeGroup = async (files: ClaimedFile[]): Promise<{ workPath: string; error: unknown }[]> => {
-    if (files.length === 1) return intake(files[0]!).then(() => [], (error: unknown) => [{ workPath: files[0]!.workPath, error }]);
+  const intakeGroup = async (files: ClaimedFile[], more: () => ClaimedFile[]): Promise<{ workPath: string; error: unknown }[]> => {
+    if (files.length === 1) {
+      const extra = more();
+      if (!extra.length) return intake(files[0]!).then(() => [], (error: unknown) => [{ workPath: files[0]!.workPath, error }]);
+      files = [...files, ...extra];
+    }
     const failures: { workPath: string; error: unknown }[] = [];
-    await processClaimedGroup(deps, files, (r) => {
-      if ('outcome' in r) metrics.intakeFile(r.outcome.state);
-      else {
-        if ((r.error as Error).name !== 'AbortError') metrics.intakeFile('error');
-        failures.push({ workPath: r.c.workPath, error: r.error });
-      }
-    });
+    await processClaimedGroup(
+      deps,
+      files,
+      (r) => {
+        if ('outcome' in r) metrics.intakeFile(r.outcome.state);
+        else {
+          if ((r.error as Error).name !== 'AbortError') metrics.intakeFile('error');
+          failures.push({ workPath: r.c.workPath, error: r.error });
+        }
+      },
+      more,
+    );
     return failures;
   };
 

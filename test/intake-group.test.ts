@@ -73,6 +73,27 @@ describe('intake group commit (direct calls, real ledger and files)', function (
     expect(recoverStaging(db, archive.root)).to.deep.equal({ unplaced: [], removed: 0, kept: 0 });
   });
 
+  it('files claimed while a call runs join its pipeline through more(): each converted once, in claim order, the numbers consecutive', async () => {
+    const names = Array.from({ length: 7 }, (_, i) => `m${i}.txt`);
+    const files = names.map((n, i) => claimed(n, producedFile(`M-${i}`)));
+    const waiting = files.slice(1);
+    const asked: number[] = [];
+    // two files after the first group, the rest after the second, then nothing
+    const more = () => {
+      const extra = asked.length === 0 ? waiting.splice(0, 2) : waiting.splice(0);
+      asked.push(extra.length);
+      return extra;
+    };
+    const rs = await processClaimedGroup(deps, files.slice(0, 1), undefined, more);
+    expect(states(rs)).to.deep.equal(names.map((n) => [n, 'CONVERTED']));
+    expect(asked.slice(0, 2)).to.deep.equal([2, 4]);
+    expect(asked.slice(2).every((n) => n === 0)).to.equal(true);
+    const fcns = db.prepare('SELECT fcn FROM messages ORDER BY id').pluck().all() as string[];
+    expect(fcns.map((f) => Number(f.slice(-12)))).to.deep.equal(names.map((_, i) => i + 1));
+    expect(fs.readdirSync(path.join(dataDir, 'work'))).to.deep.equal([]);
+    expect(archive.verify()).to.deep.equal([]);
+  });
+
   it('a small file (read whole at the claim) and one over SMALL_INPUT_BYTES (streamed from its descriptor) are both archived byte for byte under their ledger sha256', async () => {
     const docs = Array.from({ length: 900 }, (_, i) => [`DOC|BIG-${i}|WO-1|20261124|153000|x`, 'LIN|GTIN|00312345678906|LOT1|1.5|EA|20281130']).flat();
     const big = ['HDR|MATERIALS_PRODUCED|ACME-PHARMA|20261125101500|EXP-2', ...docs, `TRL|${docs.length}`].join('\n') + '\n';

@@ -69,8 +69,14 @@ interface Pending {
  * committing one adds, as within a group: a file with the same content as one of it, or one
  * that reads what it adds (ruleKeys), closes the next group, and is converted after that commit.
  * Commits stay in claim order, one at a time. Anything but the plain case (a file for the
- * one-file path, a stop, a commit that failed) waits for the commit and goes on one by one. */
-export async function processClaimedGroup(deps: IntakeDeps, files: ClaimedFile[], onResult: (r: GroupResult) => void = () => undefined): Promise<GroupResult[]> {
+ * one-file path, a stop, a commit that failed) waits for the commit and goes on one by one.
+ * `more()`, asked after each group, gives the files claimed since: they join the queue. */
+export async function processClaimedGroup(
+  deps: IntakeDeps,
+  files: ClaimedFile[],
+  onResult: (r: GroupResult) => void = () => undefined,
+  more?: () => ClaimedFile[],
+): Promise<GroupResult[]> {
   const results: GroupResult[] = [];
   const emit = (r: GroupResult): void => {
     results.push(r);
@@ -81,53 +87,65 @@ export async function processClaimedGroup(deps: IntakeDeps, files: ClaimedFile[]
   const allocator = new FcnAllocator(deps.ledger, deps.config.sender.controlNumberPrefix);
   let inflight: { commit: Promise<Committed>; blocked: Blocked } | undefined;
   let queue = [...files];
-  while (queue.length) {
-    let conv: Converted;
-    try {
-      conv = await convertGroup(deps, queue, allocator, inflight?.blocked);
-    } catch (e) {
-      // the commit in flight ends first: no write of it is left running
-      if (inflight) for (const r of (await inflight.commit.catch(() => ({ committed: [] }))).committed) emit(r);
-      throw e;
-    }
-    const before = inflight ? await inflight.commit : undefined;
-    inflight = undefined;
-    for (const r of before?.committed ?? []) emit(r);
-    const commit = commitGroup(deps, conv, allocator);
-    // awaited below or at the next turn; until then its failure must not count as unhandled
-    commit.catch(() => undefined);
-    const { rest, aborted } = conv;
-    if (!before?.later.length && !conv.later.length && !aborted.length && rest.length) {
-      inflight = { commit, blocked: conv.blocked };
-      queue = rest;
-      continue;
-    }
-    const { committed, later } = await commit;
-    for (const r of committed) emit(r);
+  // files claimed while this call runs join its pipeline (the watcher's hand-over, `more`):
+  // the first files of a drop are claimed a few at a time as each becomes due, and a first
+  // group of three, committed alone before the rest were handed over, cost a third of a second
+  const pull = (): void => {
+    if (more && !deps.signal?.aborted) queue.push(...more());
+  };
+  const oneByOne = async (list: ClaimedFile[]): Promise<void> => {
     // the one-file path, after the group's commit: it sees what the group committed
-    for (const c of [...(before?.later ?? []), ...later, ...conv.later]) {
+    for (const c of list) {
       try {
         emit({ c, outcome: await processClaimed(deps, c) });
       } catch (e) {
         emit({ c, error: e });
-        if ((e as Error).name === 'AbortError') aborted.push(...rest.splice(0));
+        if ((e as Error).name === 'AbortError') for (const q of queue.splice(0)) emit({ c: q, error: abandoned() });
       }
     }
-    for (const c of aborted) emit({ c, error: Object.assign(new Error('the stop abandoned intake'), { name: 'AbortError' }) });
-    queue = rest;
-  }
-  if (inflight) {
-    const { committed, later } = await inflight.commit;
-    for (const r of committed) emit(r);
-    for (const c of later) {
+  };
+  for (;;) {
+    while (queue.length) {
+      let conv: Converted;
       try {
-        emit({ c, outcome: await processClaimed(deps, c) });
+        conv = await convertGroup(deps, queue, allocator, inflight?.blocked);
       } catch (e) {
-        emit({ c, error: e });
+        // the commit in flight ends first: no write of it is left running
+        if (inflight) for (const r of (await inflight.commit.catch(() => ({ committed: [] }))).committed) emit(r);
+        throw e;
       }
+      const before = inflight ? await inflight.commit : undefined;
+      inflight = undefined;
+      for (const r of before?.committed ?? []) emit(r);
+      const commit = commitGroup(deps, conv, allocator);
+      // awaited below or at the next turn; until then its failure must not count as unhandled
+      commit.catch(() => undefined);
+      const { aborted } = conv;
+      queue = conv.rest;
+      if (!aborted.length) pull();
+      if (!before?.later.length && !conv.later.length && !aborted.length && queue.length) {
+        inflight = { commit, blocked: conv.blocked };
+        continue;
+      }
+      const { committed, later } = await commit;
+      for (const r of committed) emit(r);
+      await oneByOne([...(before?.later ?? []), ...later, ...conv.later]);
+      for (const c of aborted) emit({ c, error: abandoned() });
+      if (!aborted.length) pull();
     }
+    if (inflight) {
+      const { committed, later } = await inflight.commit;
+      inflight = undefined;
+      for (const r of committed) emit(r);
+      await oneByOne(later);
+    }
+    pull();
+    if (!queue.length) return results;
   }
-  return results;
+}
+
+function abandoned(): Error {
+  return Object.assign(new Error('the stop abandoned intake'), { name: 'AbortError' });
 }
 
 /** What a group whose commit is in flight adds: the next group's files may not read it. */

@@ -31,10 +31,12 @@ export interface WatcherOptions {
   workDir: string;
   rescanSeconds: number;
   logger: Logger;
-  /** called with the files claimed so far, in claim order (every file claimed while the last
-   * call ran comes in the next one, up to maxBatch); the watcher waits for it before the next.
-   * Resolves with what went wrong per file (logged here), [] when nothing did. */
-  onClaimed(claimed: ClaimedEntry[]): Promise<{ workPath: string; error: unknown }[]>;
+  /** called with the files claimed so far, in claim order; the watcher waits for it before the
+   * next call. `more()` hands over, in claim order, the files claimed since (while the call
+   * runs, so that it can take them into its work); what it does not take comes in the next
+   * call. At most maxBatch files per call, those of `more()` included. Resolves with what went
+   * wrong per file (logged here), [] when nothing did. */
+  onClaimed(claimed: ClaimedEntry[], more: () => ClaimedEntry[]): Promise<{ workPath: string; error: unknown }[]>;
   /** at most this many files per onClaimed call (default 1) */
   maxBatch?: number;
 }
@@ -256,16 +258,22 @@ export class DropFolderWatcher {
   /** Hands the claimed files over, as many as have gathered each time, until none wait. */
   private async drain(): Promise<void> {
     try {
+      const max = Math.max(1, this.opts.maxBatch ?? 1);
       while (this.waiting.length) {
-        const batch = this.waiting.splice(0, Math.max(1, this.opts.maxBatch ?? 1));
+        const handed = this.waiting.splice(0, max);
+        const more = (): ClaimedEntry[] => {
+          const extra = this.waiting.splice(0, Math.max(0, max - handed.length));
+          handed.push(...extra);
+          return extra;
+        };
         let failures: { workPath: string; error: unknown }[];
         try {
-          failures = await this.opts.onClaimed(batch);
+          failures = await this.opts.onClaimed(handed.slice(), more);
         } catch (e) {
-          failures = batch.map((c) => ({ workPath: c.workPath, error: e }));
+          failures = handed.map((c) => ({ workPath: c.workPath, error: e }));
         }
         for (const f of failures) this.logFailure(f.workPath, f.error);
-        this.queued -= batch.length;
+        this.queued -= handed.length;
       }
     } finally {
       this.draining = false;
