@@ -348,8 +348,7 @@ async function commitGroup(deps: IntakeDeps, conv: Converted, allocator: FcnAllo
       // not staged: the one-file path converts it again and reports what its schema says
       await xmlWrites.settled().catch(() => undefined);
       for (const p of pending.filter((q) => invalid.has(q.k.row.id))) {
-        for (const x of ledger.dropMessagesOfFile(p.k.row.id)) fs.rmSync(x, { force: true });
-        for (const x of p.xml) fs.rmSync(x, { force: true });
+        undoFile(deps, p);
         later.push(p.k.c);
       }
       pending = pending.filter((q) => !invalid.has(q.k.row.id));
@@ -361,15 +360,19 @@ async function commitGroup(deps: IntakeDeps, conv: Converted, allocator: FcnAllo
     deps.logger.warn('the group commit of intake failed; its files are converted one by one', { files: pending.length, error: (e as Error).stack ?? String(e) });
     // the group's commit failed: each of its files goes the one-file path, which counts and reports
     await xmlWrites.settled().catch(() => undefined);
-    for (const p of pending) {
-      for (const x of ledger.dropMessagesOfFile(p.k.row.id)) fs.rmSync(x, { force: true });
-      for (const x of p.xml) fs.rmSync(x, { force: true });
-    }
+    for (const p of pending) undoFile(deps, p);
     later.unshift(...pending.map((p) => p.k.c));
   } finally {
     for (const p of conv.pending) fs.closeSync(p.k.fd);
   }
   return { committed, later };
+}
+
+/** Nothing of a converted file that leaves the group stays: its message rows and outbox files
+ * (its writes have ended: the caller settled them first). */
+function undoFile(deps: IntakeDeps, p: Pending): void {
+  for (const x of deps.ledger.dropMessagesOfFile(p.k.row.id)) fs.rmSync(x, { force: true });
+  for (const x of p.xml) fs.rmSync(x, { force: true });
 }
 
 /**
