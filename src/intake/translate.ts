@@ -15,7 +15,7 @@ import { own } from '../util/own.js';
 import type { MappedMessage, MessageModule, RecordGroup } from '../messages/types.js';
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
 import { loadSchema, type XmlIssue } from '../xml/schema.js';
-import { validateInWorker } from '../xml/validate-pool.js';
+import { validateInWorker, warmValidationWorker } from '../xml/validate-pool.js';
 import { fieldForXsdIssue } from './xsd-fields.js';
 import { sha256 } from '../util/sha256.js';
 import { StringIndex } from '../util/string-index.js';
@@ -275,6 +275,9 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
           info = config.messageTypes[header.messageType];
           const p = own(config.partners, header.partner)!;
           envelopeBase = { senderId: config.sender.id, receiverId: p.receiverId, usage: p.usage, ...times };
+          // the schema compiled in the worker while the first chunk is converted here: the
+          // second chunk then finds it ready (idle time of convert's main thread otherwise)
+          if (!opts.validateLater) warmValidationWorker([info.schema]);
         }
         continue;
       }

@@ -1,9 +1,10 @@
 // sha256 of what the ledger and the archive record: hex, as `sha256sum` prints it.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 
 export function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  // the one-shot form: a Hash object per message body cost ~2 us more (measured, convert)
+  return hash('sha256', data, 'hex');
 }
 
 /** Streams the file, so its size is never bounded by a Buffer (2 GiB) or by memory. */

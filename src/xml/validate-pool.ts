@@ -43,6 +43,11 @@ class ValidatePool {
     });
   }
 
+  /** the worker, started if it is not running */
+  ensureStarted(): void {
+    this.worker ?? this.start();
+  }
+
   private start(): Worker {
     const w = new Worker(BOOT, {
       workerData: { module: WORKER_MODULE },
@@ -82,6 +87,13 @@ let pool: ValidatePool | undefined;
 export function validateInWorker(schema: string, xml: string[]): Promise<XmlIssue[][]> {
   pool ??= new ValidatePool();
   return pool.validate(schema, xml);
+}
+
+/** Starts the worker without a job, so that its start-up (~140 ms: an isolate, libxml2-wasm)
+ * overlaps the caller's own (convert, before its configuration is read). */
+export function startValidationWorker(): void {
+  pool ??= new ValidatePool();
+  pool.ensureStarted();
 }
 
 /** Starts the worker and compiles `schemas` in it ahead of the first job, so that the first files
