@@ -18,6 +18,20 @@ export interface ConvertArgs {
   out: string;
 }
 
+/** Creates `file` ('wx': never overwrites) with `text`. The string goes to the kernel as it is:
+ * writeFileSync's Buffer of each message was ~4% of a conversion's allocations (measured). */
+function writeNew(file: string, text: string): void {
+  const fd = fs.openSync(file, 'wx', 0o644);
+  try {
+    const bytes = Buffer.byteLength(text);
+    const n = fs.writeSync(fd, text);
+    // a short write (a full disk, say) is finished or made to fail from a Buffer
+    if (n < bytes) for (let b = Buffer.from(text), at = n; at < bytes; ) at += fs.writeSync(fd, b, at, bytes - at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export async function convert(config: Config, args: ConvertArgs, io: Io): Promise<number> {
   // A conversion allocates fast and keeps little (~50 MB live for a 250 MB input): V8's default
   // growth lets dead objects reach ~100 MB before a full GC. A tighter growth factor (read at
@@ -69,11 +83,12 @@ export async function convert(config: Config, args: ConvertArgs, io: Io): Promis
         config,
         layout,
         allocate,
+        firstChunkInWorker: true,
         onMessage: (m) => {
           // synchronous: on this 2-core VM the thread pool's open/write/close round trips cost
           // ~4x a plain write per file (20,000 files: 4.7 s vs 1.3 s, measured), and convert
           // promises no durability ('wx': never overwrites)
-          fs.writeFileSync(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml, { flag: 'wx', mode: 0o644 });
+          writeNew(path.join(args.out, `${m.fileControlNumber}.xml`), m.xml);
           outputs++;
           if ((outputs & 255) === 0) checkYoungGeneration();
           progress.increment(0, { messages: outputs });

@@ -5,6 +5,23 @@ import type { FlatRecord } from './records.js';
 import { inputError, type ErrorList } from './errors.js';
 import { parseDate, parseDateTime, parseDecimal, parseInteger, parseTime, type Parsed } from './values.js';
 
+/** Characters as a reader counts them (code points, not UTF-16 units), without an array of
+ * them: every text field of every record is measured. */
+export function codePoints(v: string): number {
+  let n = v.length;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < v.length) {
+      const d = v.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
 export interface TextRule {
   required?: boolean;
   min?: number;
@@ -45,7 +62,7 @@ export class FieldReader {
   text(name: string, rule: TextRule = {}): string | undefined {
     const v = this.raw(name);
     if (v === '') return rule.required ? this.missing(name) : undefined;
-    const len = [...v].length;
+    const len = codePoints(v);
     if (rule.max != null && len > rule.max) return this.fail(name, v, `is ${len} characters long, at most ${rule.max} allowed`);
     if (rule.min != null && len < rule.min) return this.fail(name, v, `is ${len} characters long, at least ${rule.min} required`);
     return v;

@@ -46,8 +46,12 @@ function match(value: string, format: string): Parts | null {
   return parts;
 }
 
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** m 1-12; proleptic Gregorian, as Date.UTC counts */
 function daysInMonth(y: number, m: number): number {
-  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+  if (m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)) return 29;
+  return DAYS[m - 1]!;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -14,7 +14,7 @@ import { messageTypeNamed, type MessageTypeInfo, type MessageTypeName } from '..
 import { own } from '../util/own.js';
 import type { MappedMessage, MessageModule, RecordGroup } from '../messages/types.js';
 import { envelopeTimes, renderMessage, type Envelope } from '../xml/render.js';
-import { loadSchema, type XmlIssue } from '../xml/schema.js';
+import type { XmlIssue, XsdSchema } from '../xml/schema.js';
 import { validateInWorker, warmValidationWorker } from '../xml/validate-pool.js';
 import { fieldForXsdIssue } from './xsd-fields.js';
 import { sha256 } from '../util/sha256.js';
@@ -30,6 +30,15 @@ const CHUNK_BYTES = 8 * 1024 * 1024;
 const MAX_INFLIGHT = 2;
 /** a number that can stand in for the ones still to come: nothing to escape in the header */
 const PIPELINED_NUMBER = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** libxml2 on this thread, loaded only when a chunk is judged here: convert judges every chunk
+ * in the worker, and libxml2-wasm with a compiled schema cost its main thread ~80 ms of CPU and
+ * ~30 MB of RSS (measured) */
+let schemaModule: typeof import('../xml/schema.js') | undefined;
+async function inlineSchema(file: string): Promise<XsdSchema> {
+  schemaModule ??= await import('../xml/schema.js');
+  return schemaModule.loadSchema(file);
+}
 
 /** Same length, and where they differ both are digits: what a sequence number changes. */
 function sameShape(a: string, b: string): boolean {
@@ -56,8 +65,10 @@ export interface TranslatedMessage {
   mapped: MappedMessage;
   fileControlNumber: string;
   xml: string;
-  /** sha256 of the MessageBody's content (envelope aside): identical Work Order Milestones updates are duplicates */
-  bodyHash: string;
+  /** sha256 of the MessageBody's content (envelope aside): identical Work Order Milestones updates
+   * are duplicates. Computed when first read: convert never does, and the JSON and hash of every
+   * body were ~6% of its converting thread (measured). */
+  readonly bodyHash: string;
 }
 
 export interface TranslateOptions {
@@ -82,6 +93,9 @@ export interface TranslateOptions {
    * numbered in file order. The caller stages nothing before its validation passed; a file that
    * fails it goes the one-file path, which judges it here. */
   validateLater?(batch: readonly TranslatedMessage[]): void | Promise<void>;
+  /** The first chunk is validated in the worker too, awaited (convert: its worker was started
+   * with the command). Otherwise it is judged on this thread, so that a small file never waits. */
+  firstChunkInWorker?: boolean;
 }
 
 export interface TranslateResult {
@@ -141,9 +155,8 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
 
   const settleOldest = async () => {
     const c = inflight.shift()!;
-    const schema = loadSchema(c.batch[0]!.info.schema);
     // a worker that failed leaves its chunk to be judged here
-    const issues = (await c.result) ?? c.batch.map((m) => schema.validate(m.xml));
+    const issues = (await c.result) ?? (await judgeHere(c.batch));
     const found: InputError[] = [];
     c.batch.forEach((m, i) => found.push(...schemaIssues(m, issues[i]!)));
     const at = c.at + lateAdded - c.late;
@@ -155,13 +168,23 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
         m.xml = m.xml.slice(0, i) + `<cmn:FileControlNumber>${fcn}</cmn:FileControlNumber>` + m.xml.slice(i + standInMarker.length);
         m.fileControlNumber = fcn;
         // a number of another shape than the stand-in's might not validate where it did
-        if (!sameShape(fcn, standIn!)) found.push(...schemaIssues(m, schema.validate(m.xml)));
+        if (!sameShape(fcn, standIn!)) found.push(...schemaIssues(m, (await judgeHere([m]))[0]!));
       }
     }
     errors.insertAt(at, found);
     lateAdded += found.length;
     if (clean && !found.length) await handOn(c.batch);
   };
+
+  const judgeHere = async (batch: readonly TranslatedMessage[]) => {
+    const schema = await inlineSchema(batch[0]!.info.schema);
+    return batch.map((m) => schema.validate(m.xml));
+  };
+  const inWorker = (batch: readonly TranslatedMessage[]) =>
+    validateInWorker(
+      batch[0]!.info.schema,
+      batch.map((m) => m.xml),
+    ).catch(() => undefined);
 
   const flushChunk = async () => {
     if (!chunk.length) return;
@@ -175,16 +198,14 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
       return;
     }
     if (standIn !== undefined) {
-      const result = validateInWorker(
-        batch[0]!.info.schema,
-        batch.map((m) => m.xml),
-      ).catch(() => undefined);
-      inflight.push({ batch, at: errors.count, late: lateAdded, result });
+      inflight.push({ batch, at: errors.count, late: lateAdded, result: inWorker(batch) });
       while (inflight.length > MAX_INFLIGHT) await settleOldest();
       return;
     }
-    const schema = loadSchema(batch[0]!.info.schema);
-    for (const m of batch) for (const e of schemaIssues(m, schema.validate(m.xml))) errors.add(e);
+    const issues = (opts.firstChunkInWorker ? await inWorker(batch) : undefined) ?? (await judgeHere(batch));
+    batch.forEach((m, i) => {
+      for (const e of schemaIssues(m, issues[i]!)) errors.add(e);
+    });
     if (errors.count) return;
     const last = batch[batch.length - 1]!.fileControlNumber;
     if (PIPELINED_NUMBER.test(last)) {
@@ -209,17 +230,18 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
     if (!mapped) return;
     messages++;
     const ref = mapped.keys.referenceDocumentNumber;
-    const bodyHash = sha256(JSON.stringify(mapped.body));
+    let hash: string | undefined;
+    const bodyHash = () => (hash ??= sha256(JSON.stringify(mapped.body)));
     // One document per reference within a file; Work Order Milestones may repeat a work order
     // as long as the update differs, so their key is the body.
-    const dupKey = info.name === 'WORK_ORDER_MILESTONES' ? `${ref}\u0000${bodyHash}` : ref;
+    const dupKey = info.name === 'WORK_ORDER_MILESTONES' ? `${ref}\u0000${bodyHash()}` : ref;
     const first = seenRefs.setIfAbsent(dupKey, g.head.line);
     if (first !== undefined) {
       const field = info.name === 'WORK_ORDER_MILESTONES' ? 'WORK_ORDER' : 'REFERENCE_DOC_NO';
       errors.add(inputError(g.head.line, field, ref, `appears twice in this file (first on line ${first})`));
       return;
     }
-    if (opts.check) for (const e of opts.check(mapped, header, bodyHash)) errors.add(e);
+    if (opts.check) for (const e of opts.check(mapped, header, bodyHash())) errors.add(e);
     const fileControlNumber = standIn ?? (errors.count ? 'UNASSIGNED' : opts.allocate());
     let xml: string;
     try {
@@ -232,7 +254,16 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
       errors.add(inputError(g.head.line, null, null, `makes a message of ${xml.length} bytes, over TraceLink's 300 MB limit`));
       return;
     }
-    chunk.push({ info, partner: header.partner, mapped, fileControlNumber, xml, bodyHash });
+    chunk.push({
+      info,
+      partner: header.partner,
+      mapped,
+      fileControlNumber,
+      xml,
+      get bodyHash() {
+        return bodyHash();
+      },
+    });
     chunkBytes += xml.length;
     if (chunk.length >= CHUNK_MESSAGES || chunkBytes >= CHUNK_BYTES) await flushChunk();
   };

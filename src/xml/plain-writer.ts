@@ -89,7 +89,7 @@ class PlainElement implements BodyBuilder {
     // '' would leave no text node in xmlbuilder2's DOM: an empty element, not worth a branch here
     const text = this.state === State.Open && content !== '' ? plainText(content) : undefined;
     if (text === undefined) throw NOT_PLAIN;
-    this.out.push(`>${text}`);
+    this.out.push('>', text);
     this.state = State.Text;
     return this;
   }
@@ -122,7 +122,7 @@ class PlainElement implements BodyBuilder {
     const text = value !== '' ? plainText(value) : undefined;
     if (this.state === State.Text || this.state === State.Closed || text === undefined) throw NOT_PLAIN;
     this.beginChild();
-    this.out.push(`\n${indent(this.depth + 1)}<${prefixedName}>${text}</${prefixedName}>`);
+    this.out.push(`\n${indent(this.depth + 1)}<${prefixedName}>`, text, `</${prefixedName}>`);
   }
 }
 
