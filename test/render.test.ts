@@ -127,6 +127,28 @@ describe('render: the plain writer and xmlbuilder2 give the same bytes', functio
     expect(xb).to.include('<DocumentText>R&amp;D &lt;x&gt; &amp; &#38; &amp;#x26; "q"</DocumentText>');
   });
 
+  it('the envelope written once per file: each message its own number, a changed envelope its own header, the stand-in character in a value no harm', function () {
+    const m = messages[0]!;
+    const envs: Envelope[] = [
+      ENV,
+      { ...ENV, fileControlNumber: 'C000000000008' },
+      { ...ENV, receiverId: '0399999000009', fileTime: '12:00:01Z' },
+      { ...ENV, senderId: 'S\u00a4S', fileControlNumber: 'X\u00a4Y' },
+      { ...ENV, fileControlNumber: 'C&1' },
+      ENV,
+    ];
+    for (const env of envs) {
+      const { plain, xb } = both(config, m, env);
+      // the stand-in in the envelope itself leaves the message to xmlbuilder2, with the same bytes
+      if (env.senderId.includes('\u00a4')) expect(plain).to.be.instanceOf(NotPlain);
+      else expect(plain, JSON.stringify(env)).to.be.a('string').and.to.equal(xb);
+      expect(renderMessage(m.info, config.namespaces.commontypes, env, MESSAGE_MODULES[m.info.name], m.mapped.body)).to.equal(xb);
+      expect(xb).to.include(`<cmn:FileControlNumber>${env.fileControlNumber.replace('&', '&amp;')}</cmn:FileControlNumber>`);
+      expect(xb).to.include(`<cmn:FileReceiverNumber>${env.receiverId}</cmn:FileReceiverNumber>`);
+    }
+    expect(() => renderPlain(m.info, config.namespaces.commontypes, { ...ENV, fileControlNumber: '' }, MESSAGE_MODULES[m.info.name], m.mapped.body)).to.throw(NotPlain);
+  });
+
   it('isPlain (attribute values): what the plain writer leaves to xmlbuilder2', function () {
     expect(['', 'LOT-1/2', 'Chargé', "O'Neil"].every(isPlain)).to.equal(true);
     expect(['&', '<', '>', '"', '\t', '\u0000', '\u007f', '\ud83d', '\uffff'].some(isPlain)).to.equal(false);

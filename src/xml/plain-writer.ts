@@ -23,7 +23,7 @@ export function isPlain(s: string): boolean {
 }
 
 /** Text as xmlbuilder2's serializer escapes it (BaseWriter._serializeText); undefined if it would check it. */
-function plainText(s: string): string | undefined {
+export function plainText(s: string): string | undefined {
   if (!PLAIN_TEXT.test(s)) return undefined;
   if (!/[&<>]/.test(s)) return s;
   return s.replace(NON_ENTITY_AMPERSAND, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -63,9 +63,15 @@ class PlainElement implements BodyBuilder {
     private readonly name: string,
     namespaceURI: string,
     private readonly depth: number,
+    /** its start is already in `out` (resumeDocument): the state it is in, as its parent's open child */
+    resumed?: State,
   ) {
     this.node = { namespaceURI };
-    out.push(depth === 0 ? `<${name}` : `\n${indent(depth)}<${name}`);
+    if (resumed === undefined) out.push(depth === 0 ? `<${name}` : `\n${indent(depth)}<${name}`);
+    else {
+      this.state = resumed;
+      if (parent) parent.openChild = this;
+    }
   }
 
   ele(namespace: string | null, name: string): PlainElement {
@@ -130,6 +136,8 @@ export interface PlainDocument {
   root: PlainElement;
   /** closes every element and returns the document, as xmlbuilder2's end() would */
   end(): string;
+  /** what is written so far, nothing closed */
+  written(): string;
 }
 
 /**
@@ -143,6 +151,26 @@ export function plainDocument(namespace: string, rootName: string, prefix: strin
   out.push(` xmlns="${namespace}" xmlns:${prefix}="${prefixNamespace}"`);
   return {
     root,
+    end() {
+      root.close();
+      return out.join('');
+    },
+    written: () => out.join(''),
+  };
+}
+
+/**
+ * Goes on with a document whose start is `parts`: everything up to and including the open tag
+ * (`<bodyName`, nothing after) of `bodyName`, the root's last child so far. The caller writes
+ * the body element, then end() closes it and the root. (render.ts writes a file's envelope once
+ * and its messages from there.)
+ */
+export function resumeDocument(parts: string[], namespace: string, rootName: string, bodyName: string): { body: PlainElement; end(): string } {
+  const out = parts;
+  const root = new PlainElement(out, undefined, rootName, namespace, 0, State.Children);
+  const body = new PlainElement(out, root, bodyName, namespace, 1, State.Open);
+  return {
+    body,
     end() {
       root.close();
       return out.join('');
