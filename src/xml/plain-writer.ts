@@ -123,12 +123,22 @@ class PlainElement implements BodyBuilder {
     this.state = State.Closed;
   }
 
+  /** `<name>text</name>` in this element's namespace: what ele(ns, name).txt(text).up() writes, without the child's object */
+  leaf(name: string, content: string): void {
+    if (name.includes(':')) throw NOT_PLAIN;
+    this.textChild(name, content);
+  }
+
   /** a child in another namespace under a prefix the root declares (the envelope's cmn: elements) */
   prefixed(prefixedName: string, value: string): void {
+    this.textChild(prefixedName, value);
+  }
+
+  private textChild(name: string, value: string): void {
     const text = value !== '' ? plainText(value) : undefined;
     if (this.state === State.Text || this.state === State.Closed || text === undefined) throw NOT_PLAIN;
     this.beginChild();
-    this.out.push(`\n${indent(this.depth + 1)}<${prefixedName}>`, text, `</${prefixedName}>`);
+    this.out.push(`\n${indent(this.depth + 1)}<${name}>`, text, `</${name}>`);
   }
 }
 
