@@ -306,9 +306,9 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
           info = config.messageTypes[header.messageType];
           const p = own(config.partners, header.partner)!;
           envelopeBase = { senderId: config.sender.id, receiverId: p.receiverId, usage: p.usage, ...times };
-          // the schema compiled in the worker while the first chunk is converted here: the
-          // second chunk then finds it ready (idle time of convert's main thread otherwise)
-          if (!opts.validateLater) warmValidationWorker([info.schema]);
+          // the schema compiled in the worker while the first chunk is converted here, not
+          // after it (idle time of convert's main thread otherwise)
+          if (opts.firstChunkInWorker) warmValidationWorker([info.schema]);
         }
         continue;
       }

@@ -32,7 +32,7 @@ export function plainText(s: string): string | undefined {
 /** The message needs xmlbuilder2's own path. */
 export class NotPlain extends Error {}
 /** thrown as the one instance: a fresh Error's stack trace would cost more than the fallback saves */
-const NOT_PLAIN = new NotPlain('needs xmlbuilder2');
+export const NOT_PLAIN = new NotPlain('needs xmlbuilder2');
 
 const INDENT: string[] = [''];
 function indent(depth: number): string {

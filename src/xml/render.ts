@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import type { MessageTypeInfo } from '../messages/registry.js';
 import type { BodyBuilder, MessageModule } from '../messages/types.js';
-import { NotPlain, plainDocument, plainText, resumeDocument } from './plain-writer.js';
+import { NOT_PLAIN, NotPlain, plainDocument, plainText, resumeDocument } from './plain-writer.js';
 
 export interface Envelope {
   senderId: string;
@@ -61,7 +61,7 @@ export function renderMessage<B>(info: MessageTypeInfo, commonTypesNs: string, e
 export function renderPlain<B>(info: MessageTypeInfo, commonTypesNs: string, env: Envelope, module: MessageModule<B>, body: B): string {
   const t = envelopeTemplate(info, commonTypesNs, env);
   const fcn = env.fileControlNumber !== '' ? plainText(env.fileControlNumber) : undefined;
-  if (!t || fcn === undefined) throw new NotPlain('needs xmlbuilder2');
+  if (!t || fcn === undefined) throw NOT_PLAIN;
   const doc = resumeDocument([t.head, fcn, t.tail], info.namespace, info.rootElement, 'MessageBody');
   module.renderBody(doc.body, body, info);
   return doc.end() + '\n';
