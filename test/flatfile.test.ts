@@ -7,7 +7,8 @@ import { parseDate, parseDateTime, parseDecimal, parseTime, zonedToUtc } from '.
 import { parseRecord, splitDelimited, type FlatRecord } from '../src/flatfile/records.js';
 import { erpDelimited } from '../src/flatfile/layouts/erp-delimited.js';
 import { erpFixed } from '../src/flatfile/layouts/erp-fixed.js';
-import { isInputError, type InputError } from '../src/flatfile/errors.js';
+import { ErrorList, isInputError, type InputError } from '../src/flatfile/errors.js';
+import { codePoints, FieldReader } from '../src/flatfile/fields.js';
 import { readLines } from '../src/flatfile/lines.js';
 import { gs1CheckDigit, normaliseGtin, normaliseNdc } from '../src/messages/rules.js';
 
@@ -17,6 +18,26 @@ describe('flat-file values', () => {
     expect(parseDate('24.11.2026', 'dd.MM.yyyy')).to.deep.equal({ ok: true, value: '2026-11-24' });
     expect(parseDate('20240229', 'yyyyMMdd').ok).to.equal(true);
     for (const bad of ['20250229', '20260230', '20261300', '20260001', '00001124', '2026112', '2026112a']) expect(parseDate(bad, 'yyyyMMdd').ok, bad).to.equal(false);
+  });
+
+  it('knows the leap years of the Gregorian calendar, and the days of each month', () => {
+    for (const good of ['20000229', '20240229', '16000229', '20260131', '20260430', '20261231']) expect(parseDate(good, 'yyyyMMdd').ok, good).to.equal(true);
+    for (const bad of ['19000229', '21000229', '20230229', '20260431', '20260631', '20260931', '20261131']) expect(parseDate(bad, 'yyyyMMdd').ok, bad).to.equal(false);
+    expect(parseDate('20260431', 'yyyyMMdd')).to.deep.equal({ ok: false, reason: 'is not a calendar date (2026-04 has 30 days)' });
+  });
+
+  it('counts text lengths in characters (code points), not UTF-16 units', () => {
+    expect(codePoints('')).to.equal(0);
+    expect(codePoints('LOT-1')).to.equal(5);
+    expect(codePoints('Chargé')).to.equal(6);
+    expect(codePoints('a\u{1F600}b')).to.equal(3); // a surrogate pair is one character
+    expect(codePoints('a\ud83d')).to.equal(2); // a lone surrogate counts as itself
+    expect(codePoints('\udc00\ud83d')).to.equal(2);
+    const rec = parseRecord(erpDelimited, 2, `DOC|4900000001|WO-1|20261124|101500|${'\u{1F600}'.repeat(80)}`) as FlatRecord;
+    expect(new FieldReader(rec, new ErrorList()).text('DOC_TEXT', { max: 80 })).to.equal('\u{1F600}'.repeat(80));
+    const errors = new ErrorList();
+    expect(new FieldReader(rec, errors).text('DOC_TEXT', { max: 79 })).to.equal(undefined);
+    expect(errors.report()[0]!.message).to.equal('is 80 characters long, at most 79 allowed');
   });
 
   it('parses times of day', () => {
