@@ -99,7 +99,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (c) => {
       const opts = { files: c.args[0] as string[], layout: str(c.opts.layout), out: str(c.opts.out) ?? '.' };
       // the validation worker boots on the other core while this thread loads the rest
-      (await import('../xml/validate-pool.js')).startValidationWorker();
+      (await import('../xml/validate-pool.js')).warmValidationWorker();
       return (await import('./convert.js')).convert(await c.config(), opts, c.io);
     },
   },

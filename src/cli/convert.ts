@@ -10,6 +10,7 @@ import { translateFile } from '../intake/translate.js';
 import { formatControlNumber } from '../messages/control-number.js';
 import { EXIT, UsageError, type Io } from './io.js';
 import { startProgress } from './progress.js';
+import { writeAll } from '../util/durable-file.js';
 import { capYoungGeneration, checkYoungGeneration } from '../util/young-generation.js';
 
 export interface ConvertArgs {
@@ -26,7 +27,7 @@ function writeNew(file: string, text: string): void {
     const bytes = Buffer.byteLength(text);
     const n = fs.writeSync(fd, text);
     // a short write (a full disk, say) is finished or made to fail from a Buffer
-    if (n < bytes) for (let b = Buffer.from(text), at = n; at < bytes; ) at += fs.writeSync(fd, b, at, bytes - at);
+    if (n < bytes) writeAll(fd, Buffer.from(text), bytes, n);
   } finally {
     fs.closeSync(fd);
   }

@@ -153,6 +153,17 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
     opts.signal?.throwIfAborted();
   };
 
+  const judgeHere = async (batch: readonly TranslatedMessage[]) => {
+    const schema = await inlineSchema(batch[0]!.info.schema);
+    return batch.map((m) => schema.validate(m.xml));
+  };
+  /** undefined when the worker failed: the chunk is judged here then */
+  const inWorker = (batch: readonly TranslatedMessage[]) =>
+    validateInWorker(
+      batch[0]!.info.schema,
+      batch.map((m) => m.xml),
+    ).catch(() => undefined);
+
   const settleOldest = async () => {
     const c = inflight.shift()!;
     // a worker that failed leaves its chunk to be judged here
@@ -175,16 +186,6 @@ export async function translateFile(file: LineSource, opts: TranslateOptions): P
     lateAdded += found.length;
     if (clean && !found.length) await handOn(c.batch);
   };
-
-  const judgeHere = async (batch: readonly TranslatedMessage[]) => {
-    const schema = await inlineSchema(batch[0]!.info.schema);
-    return batch.map((m) => schema.validate(m.xml));
-  };
-  const inWorker = (batch: readonly TranslatedMessage[]) =>
-    validateInWorker(
-      batch[0]!.info.schema,
-      batch.map((m) => m.xml),
-    ).catch(() => undefined);
 
   const flushChunk = async () => {
     if (!chunk.length) return;

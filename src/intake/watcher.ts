@@ -68,19 +68,8 @@ export class DropFolderWatcher {
 
   async start(): Promise<void> {
     fs.mkdirSync(this.opts.workDir, { recursive: true, mode: 0o750 });
-    this.scanFirst();
     await this.watchAll();
-    this.rescan();
     this.startTimers();
-  }
-
-  /** The files already in the drop folders, considered in one pass before the watchers start:
-   * their stableMs clocks start together, so they are claimed together and converted as one
-   * group. Left to chokidar's initial events, which come one stat apart, a busy start could
-   * spread them past DUE_SLACK_MS and split them (seen in CI, node 24). */
-  private scanFirst(): void {
-    for (const ib of this.opts.inbound) fs.mkdirSync(ib.path, { recursive: true, mode: 0o750 });
-    this.rescan();
   }
 
   /** A reload (product.md 9): watches the new drop folders, with their new settings. A file
@@ -102,15 +91,19 @@ export class DropFolderWatcher {
       else this.candidates.delete(p);
     }
     if (this.stopped) return;
-    this.scanFirst();
     await this.watchAll();
-    this.rescan();
     this.startTimers();
   }
 
+  /** The files already in the drop folders are considered first, in one pass: their stableMs
+   * clocks start together, so they are claimed together and converted as one group (left to
+   * chokidar's initial events, one stat apart, a busy start could spread them past DUE_SLACK_MS:
+   * the likely cause of a group split once in CI). A file that arrives before a watcher is
+   * ready is in that watcher's initial events, and the periodic rescan catches any missed. */
   private async watchAll(): Promise<void> {
+    for (const ib of this.opts.inbound) fs.mkdirSync(ib.path, { recursive: true, mode: 0o750 });
+    this.rescan();
     for (const ib of this.opts.inbound) {
-      fs.mkdirSync(ib.path, { recursive: true, mode: 0o750 });
       const w = watch(ib.path, {
         depth: 0,
         followSymlinks: false,

@@ -1,4 +1,5 @@
 // Rules of messages.md 1.5 that need no history: product codes and the like. Pure functions.
+import { codePoints } from '../flatfile/fields.js';
 import type { Parsed } from '../flatfile/values.js';
 
 export const PRODUCT_CODE_TYPES = ['GTIN', 'NDC', 'INTERNAL'] as const;
@@ -38,7 +39,7 @@ export function normaliseNdc(v: string): Parsed {
 
 /** INTERNAL: 1..40 printable characters. */
 export function normaliseInternal(v: string): Parsed {
-  const n = [...v].length;
+  const n = codePoints(v);
   if (n > 40) return { ok: false, reason: `is ${n} characters long, at most 40 allowed for an INTERNAL code` };
   if (/[\p{C}]/u.test(v)) return { ok: false, reason: 'contains a non-printable character' };
   return { ok: true, value: v };

@@ -89,9 +89,9 @@ function withDurableFile(file: string, opts: DurableWriteOptions, write: (fd: nu
   }
 }
 
-/** writeSync may write less than asked (a large buffer, a signal): loop until all of it is out. */
-function writeAll(fd: number, buf: Buffer, length: number): void {
-  for (let off = 0; off < length; ) off += fs.writeSync(fd, buf, off, length - off);
+/** writeSync may write less than asked (a large buffer, a signal): loop until all of `length` is out, from `from`. */
+export function writeAll(fd: number, buf: Buffer, length: number, from = 0): void {
+  for (let off = from; off < length; ) off += fs.writeSync(fd, buf, off, length - off);
 }
 
 /** fsync of a file or folder by path (a folder: after entries were created or renamed in it). */

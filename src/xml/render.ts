@@ -67,14 +67,19 @@ export function renderPlain<B>(info: MessageTypeInfo, commonTypesNs: string, env
   return doc.end() + '\n';
 }
 
-/** The envelope of a file's messages, written once: they differ only in their FileControlNumber. */
+/** A file's envelope written once: its messages differ only in their FileControlNumber. */
+interface EnvelopeParts {
+  /** up to the FileControlNumber's text */
+  head: string;
+  /** from after it to `<MessageBody` */
+  tail: string;
+}
 interface EnvelopeTemplate {
   info: MessageTypeInfo;
   commonTypesNs: string;
   env: Envelope;
-  /** up to the FileControlNumber's text, and from after it to `<MessageBody`; undefined: not plain */
-  head?: string;
-  tail?: string;
+  /** null: not plain, xmlbuilder2 renders */
+  parts: EnvelopeParts | null;
 }
 /** The stand-in for the number while the envelope is written: a Latin-1 character, so that the
  * envelope's text, and every message joined from it, stays a one-byte string in V8 (a
@@ -82,16 +87,21 @@ interface EnvelopeTemplate {
 const FCN_SLOT = '\u00a4';
 let lastTemplate: EnvelopeTemplate | undefined;
 
+/** every field but the number, whichever the Envelope has: a field added later cannot go stale here */
 function sameEnvelope(t: EnvelopeTemplate, info: MessageTypeInfo, ns: string, env: Envelope): boolean {
-  const e = t.env;
-  return t.info === info && t.commonTypesNs === ns && e.senderId === env.senderId && e.receiverId === env.receiverId && e.usage === env.usage && e.fileDate === env.fileDate && e.fileTime === env.fileTime;
+  if (t.info !== info || t.commonTypesNs !== ns) return false;
+  for (const k of Object.keys(env) as (keyof Envelope)[]) if (k !== 'fileControlNumber' && t.env[k] !== env[k]) return false;
+  return true;
 }
 
-function envelopeTemplate(info: MessageTypeInfo, commonTypesNs: string, env: Envelope): { head: string; tail: string } | undefined {
-  const cached = lastTemplate;
-  if (cached && sameEnvelope(cached, info, commonTypesNs, env)) return cached.head === undefined ? undefined : (cached as Required<EnvelopeTemplate>);
-  const t: EnvelopeTemplate = { info, commonTypesNs, env: { ...env } };
-  lastTemplate = t;
+function envelopeTemplate(info: MessageTypeInfo, commonTypesNs: string, env: Envelope): EnvelopeParts | null {
+  if (lastTemplate && sameEnvelope(lastTemplate, info, commonTypesNs, env)) return lastTemplate.parts;
+  const parts = writeEnvelope(info, commonTypesNs, env);
+  lastTemplate = { info, commonTypesNs, env: { ...env }, parts };
+  return parts;
+}
+
+function writeEnvelope(info: MessageTypeInfo, commonTypesNs: string, env: Envelope): EnvelopeParts | null {
   try {
     const doc = plainDocument(info.namespace, info.rootElement, 'cmn', commonTypesNs);
     const h = doc.root.ele(info.namespace, 'ControlFileHeader');
@@ -100,11 +110,11 @@ function envelopeTemplate(info: MessageTypeInfo, commonTypesNs: string, env: Env
     doc.root.ele(info.namespace, 'MessageBody');
     const parts = doc.written().split(FCN_SLOT);
     // the stand-in found elsewhere too (in an identifier): no template, xmlbuilder2 renders
-    if (parts.length === 2) [t.head, t.tail] = parts;
+    return parts.length === 2 ? { head: parts[0]!, tail: parts[1]! } : null;
   } catch (e) {
     if (!(e instanceof NotPlain)) throw e;
+    return null;
   }
-  return t.head === undefined ? undefined : (t as Required<EnvelopeTemplate>);
 }
 
 export function renderWithXmlbuilder2<B>(info: MessageTypeInfo, commonTypesNs: string, env: Envelope, module: MessageModule<B>, body: B): string {

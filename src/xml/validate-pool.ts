@@ -89,17 +89,12 @@ export function validateInWorker(schema: string, xml: string[]): Promise<XmlIssu
   return pool.validate(schema, xml);
 }
 
-/** Starts the worker without a job, so that its start-up (~140 ms: an isolate, libxml2-wasm)
- * overlaps the caller's own (convert, before its configuration is read). */
-export function startValidationWorker(): void {
+/** Starts the worker and compiles `schemas` in it ahead of the first job, so that the first files
+ * of a drop are not judged late (the daemon at start), or with none, so that its start-up (~140 ms:
+ * an isolate, libxml2-wasm) overlaps the caller's own (convert, before its config is read). A
+ * failure is left to the first job, whose documents are then validated inline. */
+export function warmValidationWorker(schemas: readonly string[] = []): void {
   pool ??= new ValidatePool();
   pool.ensureStarted();
-}
-
-/** Starts the worker and compiles `schemas` in it ahead of the first job, so that the first files
- * of a drop are not judged late (the daemon at start). A failure is left to the first job, whose
- * documents are then validated inline. */
-export function warmValidationWorker(schemas: readonly string[]): void {
-  pool ??= new ValidatePool();
   for (const s of new Set(schemas)) void pool.validate(s, []).catch(() => undefined);
 }
